@@ -1,0 +1,57 @@
+//! `imex-run CONFIG`: load, prepare, train, record.
+
+use crate::config::{Config, Device};
+use crate::data::Prepared;
+use crate::device::{dispatch, resolve, Accelerator, BackendTask};
+use crate::run::RunFolder;
+use crate::train::train;
+use anyhow::Result;
+use burn::tensor::backend::AutodiffBackend;
+use std::path::PathBuf;
+
+/// How the user asked for the run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub config: PathBuf,
+    pub overrides: Vec<String>,
+    pub device: Option<Device>,
+    pub restart: bool,
+}
+
+/// Trains the experiment; returns the run folder.
+pub fn run_experiment(options: &RunOptions) -> Result<PathBuf> {
+    let mut cfg = Config::load(&options.config, &options.overrides)?;
+    if let Some(device) = options.device {
+        cfg.experiment.device = device;
+    }
+    let accelerator = resolve(cfg.experiment.device)?;
+    let data = Prepared::load(&cfg)?;
+    tracing::info!(
+        "{}: {} on {}, {} train / {} val images of {}×{}",
+        cfg.experiment.name,
+        match cfg.model.arch { crate::config::Arch::Imex => "IMEXnet", crate::config::Arch::Resnet => "ResNet" },
+        accelerator.label(),
+        data.train.len(),
+        data.val.len(),
+        data.train.height,
+        data.train.width
+    );
+    let mut run = RunFolder::create(&cfg, &data, accelerator.label(), options.restart)?;
+    let outcome = dispatch(accelerator, Training { cfg: &cfg, data: &data, run: &mut run });
+    run.finish(outcome.as_ref().map(|_| ()).map_err(|e| format!("{e:#}")))?;
+    outcome?;
+    Ok(run.dir().to_path_buf())
+}
+
+struct Training<'a> {
+    cfg: &'a Config,
+    data: &'a Prepared,
+    run: &'a mut RunFolder,
+}
+
+impl BackendTask for Training<'_> {
+    type Output = ();
+    fn run<B: AutodiffBackend>(self, device: B::Device, _: Accelerator) -> Result<()> {
+        train::<B>(self.cfg, self.data, &device, self.run)
+    }
+}

@@ -1,0 +1,17 @@
+//! imex-run: IMEXnet (Haber, Lensink, Treister, Ruthotto 2019) and its ResNet
+//! baseline, trained and evaluated with the authors' exact semantics.
+//!
+//! `config` (the TOML experiment) → `data` (Q-tips) → `model` (explicit step,
+//! implicit solve, network) → `train` (loop, optimiser) → `metrics` → `run`
+//! (the run folder). `device` picks the backend; `experiment` ties them up.
+
+pub mod config;
+pub mod data;
+pub mod device;
+pub mod error;
+pub mod experiment;
+pub mod files;
+pub mod metrics;
+pub mod model;
+pub mod run;
+pub mod train;

@@ -1,0 +1,105 @@
+//! The `imex-run` command line: a thin layer over the library.
+
+use clap::{Parser, Subcommand};
+use imex_run::config::Device;
+use imex_run::data::qtips::{write_dataset, QtipsSpec};
+use imex_run::error::exit_code;
+use imex_run::experiment::{run_experiment, RunOptions};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Train and evaluate IMEXnet / ResNet experiments declared in TOML files.
+#[derive(Parser, Debug)]
+#[command(version, args_conflicts_with_subcommands = true, arg_required_else_help = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    train: TrainArgs,
+}
+
+#[derive(clap::Args, Debug)]
+struct TrainArgs {
+    /// Experiment file, e.g. experiments/qtips_imex_small.toml
+    config: Option<PathBuf>,
+    /// Override one key, Hydra-style: --set model.h=0.5 (repeatable)
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    /// Device, overriding experiment.device
+    #[arg(long, value_enum)]
+    device: Option<DeviceArg>,
+    /// Start over if the run folder already holds a run
+    #[arg(long)]
+    restart: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum DeviceArg {
+    Cpu,
+    Cuda,
+    Auto,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train an experiment (the same as `imex-run CONFIG`)
+    Train(TrainArgs),
+    /// Write a data set to disk
+    #[command(subcommand)]
+    Data(DataCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum DataCommand {
+    /// The Q-tips set in the authors' layout: DIR/{train,val}/{images,labels}/000000.png
+    Qtips {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, default_value_t = 1024)]
+        train: usize,
+        #[arg(long, default_value_t = 64)]
+        val: usize,
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+    },
+}
+
+fn train(args: TrainArgs) -> anyhow::Result<()> {
+    let config = args.config.ok_or_else(|| anyhow::anyhow!("no experiment file given"))?;
+    let device = args.device.map(|d| match d {
+        DeviceArg::Cpu => Device::Cpu,
+        DeviceArg::Cuda => Device::Cuda,
+        DeviceArg::Auto => Device::Auto,
+    });
+    let options = RunOptions { config, overrides: args.overrides, device, restart: args.restart };
+    let dir = run_experiment(&options)?;
+    println!("run folder: {}", dir.display());
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Train(args)) => train(args),
+        Some(Command::Data(DataCommand::Qtips { out, seed, train, val, size })) => {
+            write_dataset(&out, &QtipsSpec { seed, train, val, size }).map(|()| println!("wrote {}", out.display()))
+        }
+        None => train(cli.train),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(exit_code(&err) as u8)
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! The networks: explicit step, implicit solve, BatchNorm, the network itself
+//! and its checkpoint format.
+
+pub mod batchnorm;
+pub mod checkpoint;
+pub mod explicit;
+pub mod implicit;
+pub mod network;
+
+pub use network::{layer_table, Network, ParamCounts};

@@ -1,0 +1,232 @@
+//! The run folder `results/<name>/`: the resolved config, provenance,
+//! per-epoch metrics and checkpoints.
+//!
+//! ```text
+//! config.toml                 the resolved experiment (every key explicit)
+//! run.json                    provenance: commit, versions, device, seed, times, parameter counts
+//! metrics.csv                 one row per epoch, appended and flushed as it ends
+//! checkpoints/last.safetensors, checkpoints/best.safetensors
+//! ```
+
+use crate::config::Config;
+use crate::data::Prepared;
+use crate::error::Failure;
+use crate::files::write_atomically;
+use crate::metrics::SegmentationMetrics;
+use crate::model::checkpoint::write_safetensors;
+use crate::model::{Network, ParamCounts};
+use anyhow::{Context, Result};
+use burn::tensor::backend::Backend;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+/// Version of Burn this binary is built with (pinned in Cargo.toml).
+pub const BURN_VERSION: &str = "0.21.0";
+
+/// What one epoch produced.
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub learning_rate: f64,
+    pub train: SegmentationMetrics,
+    pub val: SegmentationMetrics,
+    pub train_seconds: f64,
+    pub eval_seconds: f64,
+    pub train_images: usize,
+}
+
+/// Columns of `metrics.csv`, in order.
+pub fn csv_header(n_classes: usize) -> Vec<String> {
+    let mut columns = vec!["epoch".to_string(), "learning_rate".to_string()];
+    for split in ["train", "val"] {
+        for metric in ["loss", "pixel_accuracy", "mean_iou", "paper_iou"] {
+            columns.push(format!("{split}_{metric}"));
+        }
+        columns.extend((0..n_classes).map(|c| format!("{split}_iou_class{c}")));
+    }
+    columns.extend(["train_seconds", "eval_seconds", "train_images_per_second"].map(String::from));
+    columns
+}
+
+impl EpochRecord {
+    fn csv_row(&self) -> Vec<String> {
+        let mut row = vec![self.epoch.to_string(), format!("{:e}", self.learning_rate)];
+        for m in [&self.train, &self.val] {
+            row.extend([m.loss(), m.pixel_accuracy(), m.mean_iou(), m.paper_iou()].map(|v| format!("{v:.6}")));
+            row.extend(m.class_iou().into_iter().map(|v| format!("{v:.6}")));
+        }
+        row.push(format!("{:.3}", self.train_seconds));
+        row.push(format!("{:.3}", self.eval_seconds));
+        row.push(format!("{:.3}", self.train_images as f64 / self.train_seconds));
+        row
+    }
+}
+
+/// A progress bar on a terminal, nothing otherwise (the epoch line is logged).
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    started: Instant,
+    images: usize,
+}
+
+impl Progress {
+    pub fn advance(&mut self, running_loss: f64, images: usize) {
+        self.images += images;
+        if let Some(bar) = &self.bar {
+            let speed = self.images as f64 / self.started.elapsed().as_secs_f64();
+            bar.set_message(format!("loss {running_loss:.4}  {speed:.1} img/s"));
+            bar.inc(1);
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+pub struct RunFolder {
+    dir: PathBuf,
+    metrics: File,
+    provenance: Value,
+    epochs: usize,
+    interactive: bool,
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+fn git(args: &[&str]) -> Option<String> {
+    let out = std::process::Command::new("git").args(args).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+impl RunFolder {
+    /// Creates `output_dir/name/` with config, provenance and the CSV header.
+    /// An existing run folder is refused unless `restart` (which clears it).
+    pub fn create(cfg: &Config, data: &Prepared, device: &str, restart: bool) -> Result<Self> {
+        let dir = cfg.run_dir();
+        if dir.join("metrics.csv").exists() {
+            if !restart {
+                return Err(Failure::Output(format!(
+                    "{} already holds a run; pass --restart to start it over",
+                    dir.display()
+                ))
+                .into());
+            }
+            std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+        }
+        std::fs::create_dir_all(dir.join("checkpoints"))
+            .map_err(|e| Failure::Output(format!("cannot create run folder {}: {e}", dir.display())))?;
+        write_atomically(&dir.join("config.toml"), cfg.to_toml().as_bytes())?;
+        let provenance = json!({
+            "name": cfg.experiment.name,
+            "status": "running",
+            "imex_run_version": env!("CARGO_PKG_VERSION"),
+            "burn_version": BURN_VERSION,
+            "git_commit": git(&["rev-parse", "HEAD"]),
+            "git_dirty": git(&["status", "--porcelain"]).map(|s| !s.is_empty()),
+            "device": device,
+            "seed": cfg.experiment.seed,
+            "started": now(),
+            "finished": Value::Null,
+            "epochs_completed": 0,
+            "command_line": std::env::args().collect::<Vec<_>>(),
+            "host": { "os": std::env::consts::OS, "arch": std::env::consts::ARCH,
+                      "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) },
+            "parameters": ParamCounts::of(&cfg.model),
+            "data": { "path": cfg.data.path, "train_images": data.train.len(), "val_images": data.val.len(),
+                      "height": data.train.height, "width": data.train.width,
+                      "normalisation_mean": data.mean, "normalisation_std": data.std,
+                      "class_weights": data.class_weights },
+            "best": Value::Null,
+        });
+        let mut metrics = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("metrics.csv"))
+            .map_err(|e| Failure::Output(format!("cannot write {}: {e}", dir.join("metrics.csv").display())))?;
+        writeln!(metrics, "{}", csv_header(cfg.model.n_classes).join(","))?;
+        let run = Self { dir, metrics, provenance, epochs: cfg.training.epochs, interactive: std::io::stderr().is_terminal() };
+        run.write_provenance()?;
+        Ok(run)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn last_checkpoint(&self) -> PathBuf {
+        self.dir.join("checkpoints").join("last.safetensors")
+    }
+
+    fn write_provenance(&self) -> Result<()> {
+        let text = serde_json::to_string_pretty(&self.provenance)? + "\n";
+        write_atomically(&self.dir.join("run.json"), text.as_bytes())
+    }
+
+    pub fn progress(&self, epoch: usize, batches: usize) -> Progress {
+        let bar = self.interactive.then(|| {
+            let bar = ProgressBar::new(batches as u64);
+            bar.set_style(
+                ProgressStyle::with_template("epoch {prefix} {bar:30} {pos}/{len} {msg} [{elapsed}<{eta}]")
+                    .expect("valid template"),
+            );
+            bar.set_prefix(format!("{epoch}/{}", self.epochs));
+            bar
+        });
+        Progress { bar, started: Instant::now(), images: 0 }
+    }
+
+    /// Appends the CSV row (flushed), saves the checkpoints, updates run.json.
+    pub fn record_epoch<B: Backend>(&mut self, record: &EpochRecord, net: &Network<B>, is_best: bool) -> Result<()> {
+        let tensors = net.to_named_tensors();
+        let metadata = HashMap::from([
+            ("config".to_string(), self.config_text()?),
+            ("epoch".to_string(), record.epoch.to_string()),
+            ("format".to_string(), "imex-run checkpoint v1 (peer tensor names)".to_string()),
+        ]);
+        let checkpoints = self.dir.join("checkpoints");
+        write_safetensors(&checkpoints.join("last.safetensors"), &tensors, metadata.clone())?;
+        if is_best {
+            write_safetensors(&checkpoints.join("best.safetensors"), &tensors, metadata)?;
+            self.provenance["best"] = json!({ "epoch": record.epoch, "val_loss": record.val.loss(),
+                "val_mean_iou": record.val.mean_iou(), "val_paper_iou": record.val.paper_iou(),
+                "val_pixel_accuracy": record.val.pixel_accuracy() });
+        }
+        writeln!(self.metrics, "{}", record.csv_row().join(","))?;
+        self.metrics.sync_data()?;
+        self.provenance["epochs_completed"] = json!(record.epoch);
+        self.write_provenance()?;
+        tracing::info!(
+            "epoch {}/{}  train loss {:.4} acc {:.4} mIoU {:.3} | val loss {:.4} acc {:.4} mIoU {:.3} paper-IoU {:.3} | {:.1} s, {:.1} img/s",
+            record.epoch, self.epochs, record.train.loss(), record.train.pixel_accuracy(), record.train.mean_iou(),
+            record.val.loss(), record.val.pixel_accuracy(), record.val.mean_iou(), record.val.paper_iou(),
+            record.train_seconds + record.eval_seconds, record.train_images as f64 / record.train_seconds
+        );
+        Ok(())
+    }
+
+    fn config_text(&self) -> Result<String> {
+        std::fs::read_to_string(self.dir.join("config.toml")).context("config.toml vanished from the run folder")
+    }
+
+    /// Marks the run finished (or failed, with the reason) in run.json.
+    pub fn finish(&mut self, outcome: std::result::Result<(), String>) -> Result<()> {
+        self.provenance["finished"] = json!(now());
+        match outcome {
+            Ok(()) => self.provenance["status"] = json!("finished"),
+            Err(reason) => {
+                self.provenance["status"] = json!("failed");
+                self.provenance["error"] = json!(reason);
+            }
+        }
+        self.write_provenance()
+    }
+}

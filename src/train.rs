@@ -1,0 +1,172 @@
+//! The training loop: weighted cross-entropy, the configured optimiser,
+//! seeded shuffling, projected kernels, epoch-wide metrics on both splits.
+
+use crate::config::{CheckpointRule, Config, OptimizerKind};
+use crate::data::Prepared;
+use crate::error::Failure;
+use crate::metrics::SegmentationMetrics;
+use crate::model::Network;
+use crate::run::{EpochRecord, RunFolder};
+use anyhow::Result;
+use burn::grad_clipping::GradientClippingConfig;
+use burn::module::AutodiffModule;
+use burn::optim::{
+    decay::WeightDecayConfig, momentum::MomentumConfig, Adam, AdamConfig, GradientsParams, Optimizer,
+    SgdConfig, Sgd,
+};
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::tensor::activation::log_softmax;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Int, Tensor};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::time::Instant;
+
+/// Σ w_y·(−log p_y) and Σ w_y over every pixel of a batch; the weighted
+/// cross-entropy (PyTorch's `CrossEntropyLoss(weight)`) is their ratio.
+pub fn weighted_nll<B: Backend>(
+    logits: Tensor<B, 4>,
+    labels: Tensor<B, 3, Int>,
+    class_weights: Tensor<B, 1>,
+) -> (Tensor<B, 1>, Tensor<B, 1>) {
+    let [n, _, h, w] = logits.dims();
+    let log_p = log_softmax(logits, 1).gather(1, labels.clone().unsqueeze_dim(1));
+    let pixel_weights = class_weights.select(0, labels.reshape([n * h * w])).reshape([n, 1, h, w]);
+    let numerator = (log_p * pixel_weights.clone()).sum().neg();
+    (numerator, pixel_weights.sum())
+}
+
+/// Class of every pixel, image after image.
+pub fn predictions<B: Backend>(logits: Tensor<B, 4>) -> Vec<u8> {
+    let data = logits.argmax(1).into_data().convert::<i64>();
+    data.to_vec::<i64>().expect("integer predictions").into_iter().map(|c| c as u8).collect()
+}
+
+fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
+    t.into_scalar().elem::<f64>()
+}
+
+/// Forward pass and metrics of a whole split in batches of `batch_size`
+/// (order kept, so BN batch statistics match the authors' evaluation).
+pub fn evaluate<B: Backend>(net: &Network<B>, data: &Prepared, split: &crate::data::Split, batch_size: usize) -> SegmentationMetrics {
+    let device = net.classifier.val().device();
+    let weights = data.class_weights_tensor::<B>(&device);
+    let mut metrics = SegmentationMetrics::new(net.spec.n_classes);
+    let indices: Vec<usize> = (0..split.len()).collect();
+    for chunk in indices.chunks(batch_size) {
+        let (x, labels, label_bytes) = split.batch::<B>(chunk, &device);
+        let logits = net.forward(x);
+        let (num, den) = weighted_nll(logits.clone(), labels, weights.clone());
+        metrics.add(&predictions(logits), &label_bytes, split.pixels(), scalar(num), scalar(den));
+    }
+    metrics
+}
+
+/// The optimisers a config can ask for, behind one `step`.
+enum Optim<B: AutodiffBackend> {
+    Sgd(OptimizerAdaptor<Sgd<B::InnerBackend>, Network<B>, B>),
+    Adam(OptimizerAdaptor<Adam, Network<B>, B>),
+}
+
+impl<B: AutodiffBackend> Optim<B> {
+    fn new(cfg: &Config) -> Self {
+        let t = &cfg.training;
+        let decay = (t.weight_decay > 0.0).then(|| WeightDecayConfig::new(t.weight_decay as f32));
+        let clip = (t.grad_clip_norm > 0.0).then(|| GradientClippingConfig::Norm(t.grad_clip_norm as f32));
+        match t.optimizer {
+            OptimizerKind::Sgd => {
+                // PyTorch's SGD: no dampening.
+                let momentum = (t.momentum > 0.0).then(|| MomentumConfig {
+                    momentum: t.momentum,
+                    dampening: 0.0,
+                    nesterov: false,
+                });
+                Optim::Sgd(
+                    SgdConfig::new()
+                        .with_momentum(momentum)
+                        .with_weight_decay(decay)
+                        .with_gradient_clipping(clip)
+                        .init(),
+                )
+            }
+            OptimizerKind::Adam => Optim::Adam(
+                AdamConfig::new()
+                    .with_weight_decay(decay)
+                    .with_grad_clipping(clip)
+                    .init(),
+            ),
+        }
+    }
+
+    fn step(&mut self, lr: f64, net: Network<B>, grads: GradientsParams) -> Network<B> {
+        match self {
+            Optim::Sgd(o) => o.step(lr, net, grads),
+            Optim::Adam(o) => o.step(lr, net, grads),
+        }
+    }
+}
+
+/// Trains `cfg` on `device`, writing every epoch to `run`.
+pub fn train<B: AutodiffBackend>(cfg: &Config, data: &Prepared, device: &B::Device, run: &mut RunFolder) -> Result<()> {
+    let t = &cfg.training;
+    let mut net = Network::<B>::new(&cfg.model, cfg.experiment.seed, device);
+    let mut optim = Optim::<B>::new(cfg);
+    let weights = data.class_weights_tensor::<B>(device);
+    let train = &data.train;
+    let mut best = f64::INFINITY;
+    for epoch in 1..=t.epochs {
+        let started = Instant::now();
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        // One stream per epoch: the order of epoch e depends on (seed, e) only.
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.experiment.seed);
+        rng.set_stream(epoch as u64);
+        order.shuffle(&mut rng);
+        let mut train_metrics = SegmentationMetrics::new(cfg.model.n_classes);
+        let batches: Vec<&[usize]> = order.chunks(t.batch_size).collect();
+        let mut progress = run.progress(epoch, batches.len());
+        for (b, chunk) in batches.iter().enumerate() {
+            net = net.project_kernels();
+            let (x, labels, label_bytes) = train.batch::<B>(chunk, device);
+            let logits = net.forward(x);
+            let (num, den) = weighted_nll(logits.clone(), labels, weights.clone());
+            let loss = num.clone() / den.clone();
+            let (num_v, den_v) = (scalar(num.detach()), scalar(den.detach()));
+            if !num_v.is_finite() {
+                return Err(Failure::Numerical(format!(
+                    "loss is {num_v} at epoch {epoch}, batch {} of {}; the last good checkpoint is {}",
+                    b + 1,
+                    batches.len(),
+                    run.last_checkpoint().display()
+                ))
+                .into());
+            }
+            train_metrics.add(&predictions(logits.detach()), &label_bytes, train.pixels(), num_v, den_v);
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            net = optim.step(t.learning_rate, net, grads);
+            progress.advance(train_metrics.loss(), chunk.len());
+        }
+        progress.finish();
+        let train_seconds = started.elapsed().as_secs_f64();
+        let eval_started = Instant::now();
+        let projected = net.clone().project_kernels();
+        let val_metrics = evaluate(&projected.valid(), data, &data.val, t.eval_batch_size);
+        let record = EpochRecord {
+            epoch,
+            learning_rate: t.learning_rate,
+            train: train_metrics,
+            val: val_metrics,
+            train_seconds,
+            eval_seconds: eval_started.elapsed().as_secs_f64(),
+            train_images: train.len(),
+        };
+        let score = match t.checkpoint {
+            CheckpointRule::BestValLoss => record.val.loss(),
+            CheckpointRule::LowestTrainLoss => record.train.loss(),
+        };
+        let is_best = score < best;
+        best = best.min(score);
+        run.record_epoch(&record, &projected.valid(), is_best)?;
+    }
+    Ok(())
+}
