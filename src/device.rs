@@ -30,7 +30,11 @@ impl Accelerator {
 /// Work that runs on whichever backend was chosen.
 pub trait BackendTask {
     type Output;
-    fn run<B: AutodiffBackend>(self, device: B::Device, accelerator: Accelerator) -> Result<Self::Output>;
+    fn run<B: AutodiffBackend>(
+        self,
+        device: B::Device,
+        accelerator: Accelerator,
+    ) -> Result<Self::Output>;
 }
 
 /// Whether a CUDA device answers: the driver is loaded at run time, so the

@@ -3,7 +3,7 @@
 use crate::config::{Config, Device};
 use crate::data::Prepared;
 use crate::device::{dispatch, resolve, Accelerator, BackendTask};
-use crate::run::RunFolder;
+use crate::run::{Opened, ResumePoint, RunFolder};
 use crate::train::train;
 use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
@@ -29,15 +29,36 @@ pub fn run_experiment(options: &RunOptions) -> Result<PathBuf> {
     tracing::info!(
         "{}: {} on {}, {} train / {} val images of {}×{}",
         cfg.experiment.name,
-        match cfg.model.arch { crate::config::Arch::Imex => "IMEXnet", crate::config::Arch::Resnet => "ResNet" },
+        match cfg.model.arch {
+            crate::config::Arch::Imex => "IMEXnet",
+            crate::config::Arch::Resnet => "ResNet",
+        },
         accelerator.label(),
         data.train.len(),
         data.val.len(),
         data.train.height,
         data.train.width
     );
-    let mut run = RunFolder::create(&cfg, &data, accelerator.label(), options.restart)?;
-    let outcome = dispatch(accelerator, Training { cfg: &cfg, data: &data, run: &mut run });
+    let (mut run, resume) =
+        match RunFolder::open(&cfg, &data, accelerator.label(), options.restart)? {
+            Opened::Ready(run, resume) => (run, resume),
+            Opened::AlreadyFinished(dir) => {
+                tracing::info!(
+                    "{} already holds this finished run (--restart to train it again)",
+                    dir.display()
+                );
+                return Ok(dir);
+            }
+        };
+    let outcome = dispatch(
+        accelerator,
+        Training {
+            cfg: &cfg,
+            data: &data,
+            run: &mut run,
+            resume,
+        },
+    );
     run.finish(outcome.as_ref().map(|_| ()).map_err(|e| format!("{e:#}")))?;
     outcome?;
     Ok(run.dir().to_path_buf())
@@ -47,11 +68,12 @@ struct Training<'a> {
     cfg: &'a Config,
     data: &'a Prepared,
     run: &'a mut RunFolder,
+    resume: Option<ResumePoint>,
 }
 
 impl BackendTask for Training<'_> {
     type Output = ();
     fn run<B: AutodiffBackend>(self, device: B::Device, _: Accelerator) -> Result<()> {
-        train::<B>(self.cfg, self.data, &device, self.run)
+        train::<B>(self.cfg, self.data, &device, self.run, self.resume)
     }
 }

@@ -5,6 +5,7 @@
 //! implicit solve, network) → `train` (loop, optimiser) → `metrics` → `run`
 //! (the run folder). `device` picks the backend; `experiment` ties them up.
 
+pub mod bench;
 pub mod config;
 pub mod data;
 pub mod device;

@@ -1,8 +1,10 @@
 //! The `imex-run` command line: a thin layer over the library.
 
 use clap::{Parser, Subcommand};
+use imex_run::bench::{Bench, BenchOptions};
 use imex_run::config::Device;
 use imex_run::data::qtips::{write_dataset, QtipsSpec};
+use imex_run::device::{dispatch, resolve};
 use imex_run::error::exit_code;
 use imex_run::experiment::{run_experiment, RunOptions};
 use std::path::PathBuf;
@@ -10,7 +12,11 @@ use std::process::ExitCode;
 
 /// Train and evaluate IMEXnet / ResNet experiments declared in TOML files.
 #[derive(Parser, Debug)]
-#[command(version, args_conflicts_with_subcommands = true, arg_required_else_help = true)]
+#[command(
+    version,
+    args_conflicts_with_subcommands = true,
+    arg_required_else_help = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -47,6 +53,34 @@ enum Command {
     /// Write a data set to disk
     #[command(subcommand)]
     Data(DataCommand),
+    /// Time the training step, evaluation and the building blocks
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct BenchArgs {
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: DeviceArg,
+    /// narrow (8/16/32), paper (64/128/256) or all
+    #[arg(long, default_value = "all", value_parser = ["narrow", "paper", "all"])]
+    geometry: String,
+    #[arg(long, default_value_t = 5)]
+    steps: usize,
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    #[arg(long, default_value_t = 64)]
+    size: usize,
+    /// Only the building blocks
+    #[arg(long, conflicts_with = "skip_ops")]
+    only_ops: bool,
+    /// Only the training step and evaluation
+    #[arg(long)]
+    skip_ops: bool,
+    /// Also write the timings as JSON
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -67,15 +101,53 @@ enum DataCommand {
 }
 
 fn train(args: TrainArgs) -> anyhow::Result<()> {
-    let config = args.config.ok_or_else(|| anyhow::anyhow!("no experiment file given"))?;
-    let device = args.device.map(|d| match d {
-        DeviceArg::Cpu => Device::Cpu,
-        DeviceArg::Cuda => Device::Cuda,
-        DeviceArg::Auto => Device::Auto,
-    });
-    let options = RunOptions { config, overrides: args.overrides, device, restart: args.restart };
+    let config = args
+        .config
+        .ok_or_else(|| anyhow::anyhow!("no experiment file given"))?;
+    let device = args.device.map(Device::from);
+    let options = RunOptions {
+        config,
+        overrides: args.overrides,
+        device,
+        restart: args.restart,
+    };
     let dir = run_experiment(&options)?;
     println!("run folder: {}", dir.display());
+    Ok(())
+}
+
+impl From<DeviceArg> for Device {
+    fn from(d: DeviceArg) -> Self {
+        match d {
+            DeviceArg::Cpu => Device::Cpu,
+            DeviceArg::Cuda => Device::Cuda,
+            DeviceArg::Auto => Device::Auto,
+        }
+    }
+}
+
+fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    let geometries = [("narrow", vec![8, 16, 32]), ("paper", vec![64, 128, 256])]
+        .into_iter()
+        .filter(|(name, _)| args.geometry == "all" || args.geometry == *name)
+        .map(|(name, widths)| (name.to_string(), widths))
+        .collect();
+    let options = BenchOptions {
+        geometries,
+        batch: args.batch,
+        size: args.size,
+        warmup: args.warmup,
+        steps: args.steps,
+        ops: !args.skip_ops,
+        train: !args.only_ops,
+    };
+    let accelerator = resolve(args.device.into())?;
+    let timings = dispatch(accelerator, Bench(options))?;
+    if let Some(path) = args.json {
+        let report = serde_json::json!({ "device": accelerator.label(), "timings": timings });
+        std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")?;
+        println!("wrote {}", path.display());
+    }
     Ok(())
 }
 
@@ -90,9 +162,23 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Train(args)) => train(args),
-        Some(Command::Data(DataCommand::Qtips { out, seed, train, val, size })) => {
-            write_dataset(&out, &QtipsSpec { seed, train, val, size }).map(|()| println!("wrote {}", out.display()))
-        }
+        Some(Command::Data(DataCommand::Qtips {
+            out,
+            seed,
+            train,
+            val,
+            size,
+        })) => write_dataset(
+            &out,
+            &QtipsSpec {
+                seed,
+                train,
+                val,
+                size,
+            },
+        )
+        .map(|()| println!("wrote {}", out.display())),
+        Some(Command::Bench(args)) => bench(args),
         None => train(cli.train),
     };
     match result {

@@ -24,9 +24,12 @@ pub struct SegmentationMetrics {
 
 /// The authors' bitwise "IoU" of one image.
 pub fn paper_iou(prediction: &[u8], label: &[u8]) -> f64 {
-    let (and, or) = prediction.iter().zip(label).fold((0u64, 0u64), |(a, o), (&p, &l)| {
-        (a + (p & l) as u64, o + (p | l) as u64)
-    });
+    let (and, or) = prediction
+        .iter()
+        .zip(label)
+        .fold((0u64, 0u64), |(a, o), (&p, &l)| {
+            (a + (p & l) as u64, o + (p | l) as u64)
+        });
     (and as f64 + 1e-6) / (or as f64 + 1e-6)
 }
 
@@ -44,7 +47,14 @@ impl SegmentationMetrics {
 
     /// Adds one batch: per-pixel predictions and labels (image after image,
     /// `pixels` each) and the batch's loss numerator Σ w·nll and denominator Σ w.
-    pub fn add(&mut self, predictions: &[u8], labels: &[u8], pixels: usize, weighted_nll: f64, weight: f64) {
+    pub fn add(
+        &mut self,
+        predictions: &[u8],
+        labels: &[u8],
+        pixels: usize,
+        weighted_nll: f64,
+        weight: f64,
+    ) {
         assert_eq!(predictions.len(), labels.len());
         for (&p, &l) in predictions.iter().zip(labels) {
             self.confusion[l as usize * self.n_classes + p as usize] += 1;
@@ -62,7 +72,9 @@ impl SegmentationMetrics {
     }
 
     pub fn pixel_accuracy(&self) -> f64 {
-        let correct: u64 = (0..self.n_classes).map(|k| self.confusion[k * self.n_classes + k]).sum();
+        let correct: u64 = (0..self.n_classes)
+            .map(|k| self.confusion[k * self.n_classes + k])
+            .sum();
         correct as f64 / self.confusion.iter().sum::<u64>() as f64
     }
 
@@ -75,14 +87,22 @@ impl SegmentationMetrics {
                 let row: u64 = (0..k).map(|p| self.confusion[c * k + p]).sum();
                 let col: u64 = (0..k).map(|l| self.confusion[l * k + c]).sum();
                 let union = row + col - tp;
-                if union == 0 { f64::NAN } else { tp as f64 / union as f64 }
+                if union == 0 {
+                    f64::NAN
+                } else {
+                    tp as f64 / union as f64
+                }
             })
             .collect()
     }
 
     /// Mean of [`Self::class_iou`] over the classes that occur.
     pub fn mean_iou(&self) -> f64 {
-        let present: Vec<f64> = self.class_iou().into_iter().filter(|v| !v.is_nan()).collect();
+        let present: Vec<f64> = self
+            .class_iou()
+            .into_iter()
+            .filter(|v| !v.is_nan())
+            .collect();
         present.iter().sum::<f64>() / present.len() as f64
     }
 
@@ -108,15 +128,27 @@ mod tests {
     fn confusion_metrics_match_hand_computation() {
         let mut m = SegmentationMetrics::new(3);
         // labels 0 0 1 1 | predictions 0 1 1 1 ; second image 2 2 0 0 | 2 0 0 0
-        m.add(&[0, 1, 1, 1, 2, 0, 0, 0], &[0, 0, 1, 1, 2, 2, 0, 0], 4, 3.0, 2.0);
+        m.add(
+            &[0, 1, 1, 1, 2, 0, 0, 0],
+            &[0, 0, 1, 1, 2, 2, 0, 0],
+            4,
+            3.0,
+            2.0,
+        );
         m.add(&[], &[], 4, 1.0, 2.0);
         assert_eq!(m.loss(), 1.0);
         assert_eq!(m.pixel_accuracy(), 6.0 / 8.0);
         // class 0: tp 3, label count 4, predicted 4 → 3/5; class 1: tp 2, 2, 3 → 2/3; class 2: 1, 2, 1 → 1/2.
         let iou = m.class_iou();
-        assert!((iou[0] - 0.6).abs() < 1e-12 && (iou[1] - 2.0 / 3.0).abs() < 1e-12 && (iou[2] - 0.5).abs() < 1e-12);
+        assert!(
+            (iou[0] - 0.6).abs() < 1e-12
+                && (iou[1] - 2.0 / 3.0).abs() < 1e-12
+                && (iou[2] - 0.5).abs() < 1e-12
+        );
         assert!((m.mean_iou() - (0.6 + 2.0 / 3.0 + 0.5) / 3.0).abs() < 1e-12);
-        let expected_paper = (paper_iou(&[0, 1, 1, 1], &[0, 0, 1, 1]) + paper_iou(&[2, 0, 0, 0], &[2, 2, 0, 0])) / 2.0;
+        let expected_paper = (paper_iou(&[0, 1, 1, 1], &[0, 0, 1, 1])
+            + paper_iou(&[2, 0, 0, 0], &[2, 2, 0, 0]))
+            / 2.0;
         assert_eq!(m.paper_iou(), expected_paper);
     }
 

@@ -13,7 +13,7 @@ use crate::data::Prepared;
 use crate::error::Failure;
 use crate::files::write_atomically;
 use crate::metrics::SegmentationMetrics;
-use crate::model::checkpoint::write_safetensors;
+use crate::model::checkpoint::{read_safetensors, write_safetensors};
 use crate::model::{Network, ParamCounts};
 use anyhow::{Context, Result};
 use burn::tensor::backend::Backend;
@@ -24,6 +24,12 @@ use std::fs::{File, OpenOptions};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
+
+/// Optimiser state after `epoch` (Burn's binary record format).
+fn optimizer_path(dir: &Path, epoch: usize) -> PathBuf {
+    dir.join("checkpoints")
+        .join(format!("optimizer-{epoch}.bin"))
+}
 
 /// Version of Burn this binary is built with (pinned in Cargo.toml).
 pub const BURN_VERSION: &str = "0.21.0";
@@ -56,12 +62,18 @@ impl EpochRecord {
     fn csv_row(&self) -> Vec<String> {
         let mut row = vec![self.epoch.to_string(), format!("{:e}", self.learning_rate)];
         for m in [&self.train, &self.val] {
-            row.extend([m.loss(), m.pixel_accuracy(), m.mean_iou(), m.paper_iou()].map(|v| format!("{v:.6}")));
+            row.extend(
+                [m.loss(), m.pixel_accuracy(), m.mean_iou(), m.paper_iou()]
+                    .map(|v| format!("{v:.6}")),
+            );
             row.extend(m.class_iou().into_iter().map(|v| format!("{v:.6}")));
         }
         row.push(format!("{:.3}", self.train_seconds));
         row.push(format!("{:.3}", self.eval_seconds));
-        row.push(format!("{:.3}", self.train_images as f64 / self.train_seconds));
+        row.push(format!(
+            "{:.3}",
+            self.train_images as f64 / self.train_seconds
+        ));
         row
     }
 }
@@ -104,27 +116,67 @@ fn now() -> String {
 
 fn git(args: &[&str]) -> Option<String> {
     let out = std::process::Command::new("git").args(args).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Where a resumed run picks up: the last completed epoch and its state.
+pub struct ResumePoint {
+    pub epoch: usize,
+    /// Best checkpoint score so far (lower is better).
+    pub best_score: f64,
+    pub weights: crate::model::checkpoint::NamedTensors,
+    /// Optimiser state saved with those weights.
+    pub optimizer: PathBuf,
+}
+
+/// What [`RunFolder::open`] found.
+pub enum Opened {
+    /// A new run, or one to continue from `resume` (None: from the start).
+    Ready(RunFolder, Option<ResumePoint>),
+    /// The run already finished with this very config: nothing to do.
+    AlreadyFinished(PathBuf),
 }
 
 impl RunFolder {
-    /// Creates `output_dir/name/` with config, provenance and the CSV header.
-    /// An existing run folder is refused unless `restart` (which clears it).
-    pub fn create(cfg: &Config, data: &Prepared, device: &str, restart: bool) -> Result<Self> {
+    /// Opens `output_dir/name/` for training.
+    ///
+    /// - absent: created with config, provenance and the CSV header;
+    /// - holding an unfinished run of the same resolved config: resumed from
+    ///   its last checkpoint (CSV rows past it, and a torn last line, dropped);
+    /// - holding a finished run of the same config: nothing to do;
+    /// - holding a run of another config: refused, unless `restart` (which clears it).
+    pub fn open(cfg: &Config, data: &Prepared, device: &str, restart: bool) -> Result<Opened> {
         let dir = cfg.run_dir();
-        if dir.join("metrics.csv").exists() {
-            if !restart {
+        let config_text = cfg.to_toml();
+        if dir.join("metrics.csv").exists() && !restart {
+            let previous = std::fs::read_to_string(dir.join("config.toml")).unwrap_or_default();
+            if previous != config_text {
                 return Err(Failure::Output(format!(
-                    "{} already holds a run; pass --restart to start it over",
+                    "{} holds a run of a different configuration (compare its config.toml); \
+                     pass --restart to replace it, or choose another experiment.name",
                     dir.display()
                 ))
                 .into());
             }
-            std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+            let provenance: Value = std::fs::read_to_string(dir.join("run.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or_else(|| json!({}));
+            if provenance["status"] == "finished" {
+                return Ok(Opened::AlreadyFinished(dir));
+            }
+            return Self::resume(cfg, dir, provenance, device);
         }
-        std::fs::create_dir_all(dir.join("checkpoints"))
-            .map_err(|e| Failure::Output(format!("cannot create run folder {}: {e}", dir.display())))?;
-        write_atomically(&dir.join("config.toml"), cfg.to_toml().as_bytes())?;
+        if dir.exists() && restart {
+            std::fs::remove_dir_all(&dir)
+                .with_context(|| format!("cannot clear {}", dir.display()))?;
+        }
+        std::fs::create_dir_all(dir.join("checkpoints")).map_err(|e| {
+            Failure::Output(format!("cannot create run folder {}: {e}", dir.display()))
+        })?;
+        write_atomically(&dir.join("config.toml"), config_text.as_bytes())?;
         let provenance = json!({
             "name": cfg.experiment.name,
             "status": "running",
@@ -136,6 +188,7 @@ impl RunFolder {
             "seed": cfg.experiment.seed,
             "started": now(),
             "finished": Value::Null,
+            "resumed": [],
             "epochs_completed": 0,
             "command_line": std::env::args().collect::<Vec<_>>(),
             "host": { "os": std::env::consts::OS, "arch": std::env::consts::ARCH,
@@ -146,16 +199,79 @@ impl RunFolder {
                       "normalisation_mean": data.mean, "normalisation_std": data.std,
                       "class_weights": data.class_weights },
             "best": Value::Null,
+            "best_score": Value::Null,
         });
-        let mut metrics = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("metrics.csv"))
-            .map_err(|e| Failure::Output(format!("cannot write {}: {e}", dir.join("metrics.csv").display())))?;
-        writeln!(metrics, "{}", csv_header(cfg.model.n_classes).join(","))?;
-        let run = Self { dir, metrics, provenance, epochs: cfg.training.epochs, interactive: std::io::stderr().is_terminal() };
+        let header = csv_header(cfg.model.n_classes).join(",") + "\n";
+        write_atomically(&dir.join("metrics.csv"), header.as_bytes())?;
+        let run = Self::with_metrics_file(cfg, dir, provenance)?;
         run.write_provenance()?;
-        Ok(run)
+        Ok(Opened::Ready(run, None))
+    }
+
+    fn with_metrics_file(cfg: &Config, dir: PathBuf, provenance: Value) -> Result<Self> {
+        let path = dir.join("metrics.csv");
+        let metrics = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(|e| Failure::Output(format!("cannot write {}: {e}", path.display())))?;
+        let interactive = std::io::stderr().is_terminal();
+        Ok(Self {
+            dir,
+            metrics,
+            provenance,
+            epochs: cfg.training.epochs,
+            interactive,
+        })
+    }
+
+    /// Continues an interrupted run from its last checkpoint.
+    fn resume(cfg: &Config, dir: PathBuf, mut provenance: Value, device: &str) -> Result<Opened> {
+        let last = dir.join("checkpoints").join("last.safetensors");
+        let (weights, epoch) = if last.exists() {
+            let (weights, metadata) = read_safetensors(&last)?;
+            let epoch = metadata
+                .get("epoch")
+                .and_then(|e| e.parse().ok())
+                .ok_or_else(|| {
+                    Failure::Output(format!("{}: checkpoint without an epoch", last.display()))
+                })?;
+            (weights, epoch)
+        } else {
+            (Default::default(), 0)
+        };
+        // Keep the header and the rows of completed, checkpointed epochs;
+        // drop later rows and a torn last line.
+        let csv_path = dir.join("metrics.csv");
+        let text = std::fs::read_to_string(&csv_path)?;
+        let header = csv_header(cfg.model.n_classes);
+        let kept: Vec<&str> = text
+            .split_inclusive('\n')
+            .enumerate()
+            .filter(|(i, line)| {
+                let fields: Vec<&str> = line.trim_end().split(',').collect();
+                let complete = line.ends_with('\n') && fields.len() == header.len();
+                *i == 0 || (complete && fields[0].parse::<usize>().is_ok_and(|e| e <= epoch))
+            })
+            .map(|(_, line)| line)
+            .collect();
+        write_atomically(&csv_path, kept.concat().as_bytes())?;
+        let best_score = provenance["best_score"].as_f64().unwrap_or(f64::INFINITY);
+        provenance["status"] = json!("running");
+        provenance["device"] = json!(device);
+        if let Some(resumed) = provenance["resumed"].as_array_mut() {
+            resumed.push(json!({ "at": now(), "from_epoch": epoch }));
+        }
+        tracing::info!("resuming {} after epoch {epoch}", dir.display());
+        let optimizer = optimizer_path(&dir, epoch);
+        let run = Self::with_metrics_file(cfg, dir, provenance)?;
+        run.write_provenance()?;
+        let point = (epoch > 0).then_some(ResumePoint {
+            epoch,
+            best_score,
+            weights,
+            optimizer,
+        });
+        Ok(Opened::Ready(run, point))
     }
 
     pub fn dir(&self) -> &Path {
@@ -175,33 +291,61 @@ impl RunFolder {
         let bar = self.interactive.then(|| {
             let bar = ProgressBar::new(batches as u64);
             bar.set_style(
-                ProgressStyle::with_template("epoch {prefix} {bar:30} {pos}/{len} {msg} [{elapsed}<{eta}]")
-                    .expect("valid template"),
+                ProgressStyle::with_template(
+                    "epoch {prefix} {bar:30} {pos}/{len} {msg} [{elapsed}<{eta}]",
+                )
+                .expect("valid template"),
             );
             bar.set_prefix(format!("{epoch}/{}", self.epochs));
             bar
         });
-        Progress { bar, started: Instant::now(), images: 0 }
+        Progress {
+            bar,
+            started: Instant::now(),
+            images: 0,
+        }
     }
 
-    /// Appends the CSV row (flushed), saves the checkpoints, updates run.json.
-    pub fn record_epoch<B: Backend>(&mut self, record: &EpochRecord, net: &Network<B>, is_best: bool) -> Result<()> {
+    /// Records a finished epoch, in an order that survives a kill at any
+    /// point: the CSV row (flushed), the optimiser state, the weights (the
+    /// commit point: resuming starts after the epoch of `last.safetensors`),
+    /// then run.json.
+    pub fn record_epoch<B: Backend>(
+        &mut self,
+        record: &EpochRecord,
+        net: &Network<B>,
+        best_score: Option<f64>,
+        save_optimizer: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<()> {
+        writeln!(self.metrics, "{}", record.csv_row().join(","))?;
+        self.metrics.sync_data()?;
+        save_optimizer(&optimizer_path(&self.dir, record.epoch))?;
         let tensors = net.to_named_tensors();
         let metadata = HashMap::from([
             ("config".to_string(), self.config_text()?),
             ("epoch".to_string(), record.epoch.to_string()),
-            ("format".to_string(), "imex-run checkpoint v1 (peer tensor names)".to_string()),
+            (
+                "format".to_string(),
+                "imex-run checkpoint v1 (peer tensor names)".to_string(),
+            ),
         ]);
         let checkpoints = self.dir.join("checkpoints");
-        write_safetensors(&checkpoints.join("last.safetensors"), &tensors, metadata.clone())?;
-        if is_best {
-            write_safetensors(&checkpoints.join("best.safetensors"), &tensors, metadata)?;
+        if let Some(score) = best_score {
+            write_safetensors(
+                &checkpoints.join("best.safetensors"),
+                &tensors,
+                metadata.clone(),
+            )?;
+            self.provenance["best_score"] = json!(score);
             self.provenance["best"] = json!({ "epoch": record.epoch, "val_loss": record.val.loss(),
                 "val_mean_iou": record.val.mean_iou(), "val_paper_iou": record.val.paper_iou(),
-                "val_pixel_accuracy": record.val.pixel_accuracy() });
+                "val_pixel_accuracy": record.val.pixel_accuracy(), "train_loss": record.train.loss() });
         }
-        writeln!(self.metrics, "{}", record.csv_row().join(","))?;
-        self.metrics.sync_data()?;
+        write_safetensors(&checkpoints.join("last.safetensors"), &tensors, metadata)?;
+        if record.epoch > 1 {
+            // Superseded: the weights now on disk are this epoch's.
+            let _ = std::fs::remove_file(optimizer_path(&self.dir, record.epoch - 1));
+        }
         self.provenance["epochs_completed"] = json!(record.epoch);
         self.write_provenance()?;
         tracing::info!(
@@ -214,7 +358,8 @@ impl RunFolder {
     }
 
     fn config_text(&self) -> Result<String> {
-        std::fs::read_to_string(self.dir.join("config.toml")).context("config.toml vanished from the run folder")
+        std::fs::read_to_string(self.dir.join("config.toml"))
+            .context("config.toml vanished from the run folder")
     }
 
     /// Marks the run finished (or failed, with the reason) in run.json.

@@ -6,21 +6,23 @@ use crate::data::Prepared;
 use crate::error::Failure;
 use crate::metrics::SegmentationMetrics;
 use crate::model::Network;
-use crate::run::{EpochRecord, RunFolder};
+use crate::run::{EpochRecord, ResumePoint, RunFolder};
 use anyhow::Result;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
-use burn::optim::{
-    decay::WeightDecayConfig, momentum::MomentumConfig, Adam, AdamConfig, GradientsParams, Optimizer,
-    SgdConfig, Sgd,
-};
 use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{
+    decay::WeightDecayConfig, momentum::MomentumConfig, Adam, AdamConfig, GradientsParams,
+    Optimizer, Sgd, SgdConfig,
+};
+use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use std::path::Path;
 use std::time::Instant;
 
 /// Σ w_y·(−log p_y) and Σ w_y over every pixel of a batch; the weighted
@@ -32,7 +34,9 @@ pub fn weighted_nll<B: Backend>(
 ) -> (Tensor<B, 1>, Tensor<B, 1>) {
     let [n, _, h, w] = logits.dims();
     let log_p = log_softmax(logits, 1).gather(1, labels.clone().unsqueeze_dim(1));
-    let pixel_weights = class_weights.select(0, labels.reshape([n * h * w])).reshape([n, 1, h, w]);
+    let pixel_weights = class_weights
+        .select(0, labels.reshape([n * h * w]))
+        .reshape([n, 1, h, w]);
     let numerator = (log_p * pixel_weights.clone()).sum().neg();
     (numerator, pixel_weights.sum())
 }
@@ -40,7 +44,11 @@ pub fn weighted_nll<B: Backend>(
 /// Class of every pixel, image after image.
 pub fn predictions<B: Backend>(logits: Tensor<B, 4>) -> Vec<u8> {
     let data = logits.argmax(1).into_data().convert::<i64>();
-    data.to_vec::<i64>().expect("integer predictions").into_iter().map(|c| c as u8).collect()
+    data.to_vec::<i64>()
+        .expect("integer predictions")
+        .into_iter()
+        .map(|c| c as u8)
+        .collect()
 }
 
 fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
@@ -49,7 +57,12 @@ fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
 
 /// Forward pass and metrics of a whole split in batches of `batch_size`
 /// (order kept, so BN batch statistics match the authors' evaluation).
-pub fn evaluate<B: Backend>(net: &Network<B>, data: &Prepared, split: &crate::data::Split, batch_size: usize) -> SegmentationMetrics {
+pub fn evaluate<B: Backend>(
+    net: &Network<B>,
+    data: &Prepared,
+    split: &crate::data::Split,
+    batch_size: usize,
+) -> SegmentationMetrics {
     let device = net.classifier.val().device();
     let weights = data.class_weights_tensor::<B>(&device);
     let mut metrics = SegmentationMetrics::new(net.spec.n_classes);
@@ -58,7 +71,13 @@ pub fn evaluate<B: Backend>(net: &Network<B>, data: &Prepared, split: &crate::da
         let (x, labels, label_bytes) = split.batch::<B>(chunk, &device);
         let logits = net.forward(x);
         let (num, den) = weighted_nll(logits.clone(), labels, weights.clone());
-        metrics.add(&predictions(logits), &label_bytes, split.pixels(), scalar(num), scalar(den));
+        metrics.add(
+            &predictions(logits),
+            &label_bytes,
+            split.pixels(),
+            scalar(num),
+            scalar(den),
+        );
     }
     metrics
 }
@@ -73,7 +92,8 @@ impl<B: AutodiffBackend> Optim<B> {
     fn new(cfg: &Config) -> Self {
         let t = &cfg.training;
         let decay = (t.weight_decay > 0.0).then(|| WeightDecayConfig::new(t.weight_decay as f32));
-        let clip = (t.grad_clip_norm > 0.0).then(|| GradientClippingConfig::Norm(t.grad_clip_norm as f32));
+        let clip =
+            (t.grad_clip_norm > 0.0).then(|| GradientClippingConfig::Norm(t.grad_clip_norm as f32));
         match t.optimizer {
             OptimizerKind::Sgd => {
                 // PyTorch's SGD: no dampening.
@@ -105,17 +125,65 @@ impl<B: AutodiffBackend> Optim<B> {
             Optim::Adam(o) => o.step(lr, net, grads),
         }
     }
+
+    /// Momentum or moment estimates, at full precision (resuming is exact).
+    fn save(&self, path: &Path) -> Result<()> {
+        let recorder = BinFileRecorder::<FullPrecisionSettings>::new();
+        match self {
+            Optim::Sgd(o) => recorder.record(o.to_record(), path.to_path_buf())?,
+            Optim::Adam(o) => recorder.record(o.to_record(), path.to_path_buf())?,
+        }
+        Ok(())
+    }
+
+    fn load(self, path: &Path, device: &B::Device) -> Result<Self> {
+        let recorder = BinFileRecorder::<FullPrecisionSettings>::new();
+        let missing = |e| {
+            Failure::Output(format!(
+                "cannot read optimiser state {}: {e}",
+                path.display()
+            ))
+        };
+        Ok(match self {
+            Optim::Sgd(o) => Optim::Sgd(
+                o.load_record(recorder.load(path.to_path_buf(), device).map_err(missing)?),
+            ),
+            Optim::Adam(o) => Optim::Adam(
+                o.load_record(recorder.load(path.to_path_buf(), device).map_err(missing)?),
+            ),
+        })
+    }
 }
 
-/// Trains `cfg` on `device`, writing every epoch to `run`.
-pub fn train<B: AutodiffBackend>(cfg: &Config, data: &Prepared, device: &B::Device, run: &mut RunFolder) -> Result<()> {
+/// Trains `cfg` on `device`, writing every epoch to `run`, from the start or
+/// from `resume`. Every epoch depends only on the saved state (weights,
+/// optimiser state, BN statistics) and on (seed, epoch), so a resumed run is
+/// bit-identical to an uninterrupted one on the same machine.
+pub fn train<B: AutodiffBackend>(
+    cfg: &Config,
+    data: &Prepared,
+    device: &B::Device,
+    run: &mut RunFolder,
+    resume: Option<ResumePoint>,
+) -> Result<()> {
     let t = &cfg.training;
-    let mut net = Network::<B>::new(&cfg.model, cfg.experiment.seed, device);
-    let mut optim = Optim::<B>::new(cfg);
+    let (mut net, mut optim, first_epoch, mut best) = match resume {
+        None => (
+            Network::<B>::new(&cfg.model, cfg.experiment.seed, device),
+            Optim::<B>::new(cfg),
+            1,
+            f64::INFINITY,
+        ),
+        Some(point) => (
+            Network::<B>::from_named_tensors(&cfg.model, &point.weights, device)?,
+            Optim::<B>::new(cfg).load(&point.optimizer, device)?,
+            point.epoch + 1,
+            point.best_score,
+        ),
+    };
     let weights = data.class_weights_tensor::<B>(device);
     let train = &data.train;
-    let mut best = f64::INFINITY;
-    for epoch in 1..=t.epochs {
+    for epoch in first_epoch..=t.epochs {
         let started = Instant::now();
         let mut order: Vec<usize> = (0..train.len()).collect();
         // One stream per epoch: the order of epoch e depends on (seed, e) only.
@@ -141,7 +209,13 @@ pub fn train<B: AutodiffBackend>(cfg: &Config, data: &Prepared, device: &B::Devi
                 ))
                 .into());
             }
-            train_metrics.add(&predictions(logits.detach()), &label_bytes, train.pixels(), num_v, den_v);
+            train_metrics.add(
+                &predictions(logits.detach()),
+                &label_bytes,
+                train.pixels(),
+                num_v,
+                den_v,
+            );
             let grads = GradientsParams::from_grads(loss.backward(), &net);
             net = optim.step(t.learning_rate, net, grads);
             progress.advance(train_metrics.loss(), chunk.len());
@@ -149,8 +223,12 @@ pub fn train<B: AutodiffBackend>(cfg: &Config, data: &Prepared, device: &B::Devi
         progress.finish();
         let train_seconds = started.elapsed().as_secs_f64();
         let eval_started = Instant::now();
-        let projected = net.clone().project_kernels();
-        let val_metrics = evaluate(&projected.valid(), data, &data.val, t.eval_batch_size);
+        let val_metrics = evaluate(
+            &net.clone().project_kernels().valid(),
+            data,
+            &data.val,
+            t.eval_batch_size,
+        );
         let record = EpochRecord {
             epoch,
             learning_rate: t.learning_rate,
@@ -164,9 +242,12 @@ pub fn train<B: AutodiffBackend>(cfg: &Config, data: &Prepared, device: &B::Devi
             CheckpointRule::BestValLoss => record.val.loss(),
             CheckpointRule::LowestTrainLoss => record.train.loss(),
         };
-        let is_best = score < best;
+        let improved = (score < best).then_some(score);
         best = best.min(score);
-        run.record_epoch(&record, &projected.valid(), is_best)?;
+        // The weights as the optimiser left them: every forward pass (ours,
+        // the peer reference's) projects same-width kernels before use, and
+        // projecting twice is not bit-identical to projecting once.
+        run.record_epoch(&record, &net.valid(), improved, |path| optim.save(path))?;
     }
     Ok(())
 }

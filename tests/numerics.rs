@@ -33,7 +33,10 @@ fn max_abs(v: &[f64]) -> f64 {
 /// max |a − b| / max |b|.
 fn rel_err(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len());
-    let diff = a.iter().zip(b).fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
+    let diff = a
+        .iter()
+        .zip(b)
+        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
     diff / max_abs(b).max(1e-30)
 }
 
@@ -43,7 +46,14 @@ fn random<Bk: Backend, const D: usize>(shape: [usize; D], seed: u64) -> Tensor<B
 }
 
 /// Independent periodic depthwise cross-correlation, f64, x [C][H][W], k [C][9].
-fn periodic_correlate(x: &[f64], k: &[f64], c: usize, h: usize, w: usize, adjoint: bool) -> Vec<f64> {
+fn periodic_correlate(
+    x: &[f64],
+    k: &[f64],
+    c: usize,
+    h: usize,
+    w: usize,
+    adjoint: bool,
+) -> Vec<f64> {
     let mut y = vec![0.0; c * h * w];
     for ch in 0..c {
         for i in 0..h {
@@ -77,7 +87,9 @@ fn apply_operator(x: &[f64], k: &[f64], c: usize, h: usize, w: usize, s: f64) ->
 fn dense_solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
     let n = b.len();
     for col in 0..n {
-        let pivot = (col..n).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs())).unwrap();
+        let pivot = (col..n)
+            .max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))
+            .unwrap();
         a.swap(col, pivot);
         b.swap(col, pivot);
         for row in col + 1..n {
@@ -115,7 +127,9 @@ fn implicit_solve_equals_dense_solve() {
                 apply_operator(&e, &k[ch * 9..ch * 9 + 9], 1, h, w, s)
             })
             .collect();
-        let a: Vec<Vec<f64>> = (0..n).map(|i| (0..n).map(|j| columns[j][i]).collect()).collect();
+        let a: Vec<Vec<f64>> = (0..n)
+            .map(|i| (0..n).map(|j| columns[j][i]).collect())
+            .collect();
         let exact = dense_solve(a, rhs[ch * n..(ch + 1) * n].to_vec());
         let err = rel_err(&y[ch * n..(ch + 1) * n], &exact);
         assert!(err < 1e-4, "channel {ch}: relative error {err:e}");
@@ -129,7 +143,11 @@ fn implicit_solve_residual_for_square_nonsquare_and_odd_sizes() {
         let rhs = random::<B, 4>([2, c, h, w], 3);
         let kernel = random::<B, 4>([c, 1, 3, 3], 4);
         let basis = FourierBasis::<B>::new(h, w, &Default::default());
-        let y = values(basis.solve(rhs.clone(), basis.symbol_of_normal_operator(kernel.clone()), s));
+        let y = values(basis.solve(
+            rhs.clone(),
+            basis.symbol_of_normal_operator(kernel.clone()),
+            s,
+        ));
         let (rhs, k) = (values(rhs), values(kernel));
         let per_image = c * h * w;
         for img in 0..2 {
@@ -146,7 +164,10 @@ fn laplacian_and_identity_operators() {
     let (h, w) = (9, 6);
     let rhs = random::<B, 4>([1, 2, h, w], 5);
     let basis = FourierBasis::<B>::new(h, w, &Default::default());
-    let stencil = Tensor::<B, 2>::from_data(TensorData::new(LAPLACIAN_STENCIL.to_vec(), [3, 3]), &Default::default());
+    let stencil = Tensor::<B, 2>::from_data(
+        TensorData::new(LAPLACIAN_STENCIL.to_vec(), [3, 3]),
+        &Default::default(),
+    );
     let s = 50.0; // the stencil carries 1e-2: make it matter
     let y = values(basis.solve(rhs.clone(), basis.symbol_of_stencil(stencil), s));
     // L applied directly: Σ stencil[a,b] y(i+a−1, j+b−1), periodic (the stencil is symmetric).
@@ -168,8 +189,15 @@ fn implicit_solve_gradients_match_finite_differences() {
     let (n, c, h, w, s) = (2, 2, 6, 5, 0.9);
     let device = Default::default();
     let basis = FourierBasis::<AD>::new(h, w, &device);
-    let (rhs, kernel, probe) = (random::<AD, 4>([n, c, h, w], 6), random::<AD, 4>([c, 1, 3, 3], 7), random::<AD, 4>([n, c, h, w], 8));
-    let (d_rhs, d_kernel) = (random::<AD, 4>([n, c, h, w], 9), random::<AD, 4>([c, 1, 3, 3], 10));
+    let (rhs, kernel, probe) = (
+        random::<AD, 4>([n, c, h, w], 6),
+        random::<AD, 4>([c, 1, 3, 3], 7),
+        random::<AD, 4>([n, c, h, w], 8),
+    );
+    let (d_rhs, d_kernel) = (
+        random::<AD, 4>([n, c, h, w], 9),
+        random::<AD, 4>([c, 1, 3, 3], 10),
+    );
     let objective = |b: Tensor<AD, 4>, k: Tensor<AD, 4>| {
         (basis.solve(b, basis.symbol_of_normal_operator(k), s) * probe.clone()).sum()
     };
@@ -180,14 +208,24 @@ fn implicit_solve_gradients_match_finite_differences() {
     let analytic_k = dot(k.grad(&grads).unwrap(), d_kernel.clone());
     let eval = |b: Tensor<AD, 4>, k: Tensor<AD, 4>| values(objective(b, k))[0];
     // Linear in B: a unit step is exact up to rounding.
-    let fd_b = (eval(rhs.clone() + d_rhs.clone(), kernel.clone()) - eval(rhs.clone() - d_rhs, kernel.clone())) / 2.0;
+    let fd_b = (eval(rhs.clone() + d_rhs.clone(), kernel.clone())
+        - eval(rhs.clone() - d_rhs, kernel.clone()))
+        / 2.0;
     // Nonlinear in C: ε = 1e-2 balances the O(ε²) truncation against float32 rounding (~1e-7·|f|/ε).
     let eps = 1e-2;
-    let fd_k = (eval(rhs.clone(), kernel.clone() + d_kernel.clone().mul_scalar(eps))
-        - eval(rhs, kernel - d_kernel.mul_scalar(eps)))
+    let fd_k = (eval(
+        rhs.clone(),
+        kernel.clone() + d_kernel.clone().mul_scalar(eps),
+    ) - eval(rhs, kernel - d_kernel.mul_scalar(eps)))
         / (2.0 * eps);
-    assert!((analytic_b - fd_b).abs() <= 1e-4 * analytic_b.abs().max(1.0), "{analytic_b} vs {fd_b}");
-    assert!((analytic_k - fd_k).abs() <= 3e-3 * analytic_k.abs().max(1.0), "{analytic_k} vs {fd_k}");
+    assert!(
+        (analytic_b - fd_b).abs() <= 1e-4 * analytic_b.abs().max(1.0),
+        "{analytic_b} vs {fd_b}"
+    );
+    assert!(
+        (analytic_k - fd_k).abs() <= 3e-3 * analytic_k.abs().max(1.0),
+        "{analytic_k} vs {fd_k}"
+    );
 }
 
 #[test]
@@ -197,7 +235,10 @@ fn explicit_step_adjoint_identity() {
     let k = random::<B, 4>([5, 3, 3, 3], 13);
     let lhs = values((conv3x3(x.clone(), k.clone()) * y.clone()).sum())[0];
     let rhs = values((x * conv3x3_adjoint(y, k)).sum())[0];
-    assert!((lhs - rhs).abs() < 1e-4 * lhs.abs().max(1.0), "⟨Kx,y⟩ = {lhs}, ⟨x,Kᵀy⟩ = {rhs}");
+    assert!(
+        (lhs - rhs).abs() < 1e-4 * lhs.abs().max(1.0),
+        "⟨Kx,y⟩ = {lhs}, ⟨x,Kᵀy⟩ = {rhs}"
+    );
 }
 
 #[test]
@@ -217,25 +258,56 @@ fn model_spec(toml_model: &str) -> ModelSection {
 fn parameter_counts_of_the_paper_geometry() {
     let imex = ParamCounts::of(&model_spec("arch = \"imex\""));
     let resnet = ParamCounts::of(&model_spec("arch = \"resnet\""));
-    assert_eq!((resnet.paper_counting, imex.paper_counting), (2_691_648, 2_701_440));
+    assert_eq!(
+        (resnet.paper_counting, imex.paper_counting),
+        (2_691_648, 2_701_440)
+    );
     assert_eq!((resnet.total, imex.total), (2_692_672, 2_704_768));
-    assert_eq!((imex.kernels, imex.operator, imex.classifier), (2_691_648, 12_096, 1_024));
+    assert_eq!(
+        (imex.kernels, imex.operator, imex.classifier),
+        (2_691_648, 12_096, 1_024)
+    );
 }
 
 /// The whole network, loss and gradients against the peer reference.
 fn check_against_peer(arch: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/peer_{arch}.safetensors"));
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("tests/fixtures/peer_{arch}.safetensors"));
     let (t, _) = read_safetensors(&path).unwrap();
-    let spec = model_spec(&format!("arch = \"{arch}\"\nwidths = [4, 8]\ndepths = [2, 2]\nh = 0.5"));
+    let spec = model_spec(&format!(
+        "arch = \"{arch}\"\nwidths = [4, 8]\ndepths = [2, 2]\nh = 0.5"
+    ));
     let device = Default::default();
-    let weights: NamedTensors = t.iter().filter(|(k, _)| matches!(k.chars().next(), Some('K' | 'L' | 'W'))).map(|(k, v)| (k.clone(), v.clone())).collect();
-    let net = Network::<AD>::from_named_tensors(&spec, &weights, &device).unwrap().project_kernels();
-    let get = |name: &str| -> &HostTensor { t.get(name).unwrap_or_else(|| panic!("fixture lacks {name}")) };
-    let reference = |name: &str| get(name).values.iter().map(|&v| v as f64).collect::<Vec<f64>>();
+    let weights: NamedTensors = t
+        .iter()
+        .filter(|(k, _)| matches!(k.chars().next(), Some('K' | 'L' | 'W')))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let net = Network::<AD>::from_named_tensors(&spec, &weights, &device)
+        .unwrap()
+        .project_kernels();
+    let get = |name: &str| -> &HostTensor {
+        t.get(name)
+            .unwrap_or_else(|| panic!("fixture lacks {name}"))
+    };
+    let reference = |name: &str| {
+        get(name)
+            .values
+            .iter()
+            .map(|&v| v as f64)
+            .collect::<Vec<f64>>()
+    };
     let x: Tensor<AD, 4> = get("x").to_tensor(&device);
     let x = x.require_grad();
     let labels = Tensor::<AD, 3, burn::tensor::Int>::from_data(
-        TensorData::new(get("labels").values.iter().map(|&v| v as i64).collect::<Vec<_>>(), get("labels").shape.clone()),
+        TensorData::new(
+            get("labels")
+                .values
+                .iter()
+                .map(|&v| v as i64)
+                .collect::<Vec<_>>(),
+            get("labels").shape.clone(),
+        ),
         &device,
     );
     let weights_t: Tensor<AD, 1> = get("class_weights").to_tensor(&device);
@@ -248,7 +320,11 @@ fn check_against_peer(arch: &str) {
     let (num, den) = weighted_nll(logits, labels, weights_t);
     let loss = num / den;
     let loss_value = values(loss.clone())[0];
-    assert!((loss_value - reference("loss")[0]).abs() < 1e-5, "{arch} loss {loss_value} vs {:?}", reference("loss"));
+    assert!(
+        (loss_value - reference("loss")[0]).abs() < 1e-5,
+        "{arch} loss {loss_value} vs {:?}",
+        reference("loss")
+    );
     let grads = loss.backward();
     let mut checked = 0;
     for (j, layer) in net.layers.iter().enumerate() {
@@ -257,12 +333,18 @@ fn check_against_peer(arch: &str) {
         assert!(err < 1e-3, "{arch} grad_K{j}: {err:e}");
         checked += 1;
         if let Some(c) = &layer.operator_kernel {
-            let err = rel_err(&values(c.val().grad(&grads).unwrap()), &reference(&format!("grad_L{j}")));
+            let err = rel_err(
+                &values(c.val().grad(&grads).unwrap()),
+                &reference(&format!("grad_L{j}")),
+            );
             assert!(err < 1e-3, "{arch} grad_L{j}: {err:e}");
             checked += 1;
         }
     }
-    let err = rel_err(&values(net.classifier.val().grad(&grads).unwrap()), &reference("grad_W"));
+    let err = rel_err(
+        &values(net.classifier.val().grad(&grads).unwrap()),
+        &reference("grad_W"),
+    );
     assert!(err < 1e-3, "{arch} grad_W: {err:e}");
     let err = rel_err(&values(x.grad(&grads).unwrap()), &reference("grad_x"));
     assert!(err < 1e-3, "{arch} grad_x: {err:e}");

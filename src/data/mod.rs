@@ -51,11 +51,23 @@ impl Split {
     }
 
     /// Images [n, 1, H, W], labels [n, H, W] and the labels as bytes.
-    pub fn batch<B: Backend>(&self, indices: &[usize], device: &B::Device) -> (Tensor<B, 4>, Tensor<B, 3, Int>, Vec<u8>) {
+    pub fn batch<B: Backend>(
+        &self,
+        indices: &[usize],
+        device: &B::Device,
+    ) -> (Tensor<B, 4>, Tensor<B, 3, Int>, Vec<u8>) {
         let p = self.pixels();
         let (n, h, w) = (indices.len(), self.height, self.width);
-        let images: Vec<f32> = indices.iter().flat_map(|&i| &self.images[i * p..(i + 1) * p]).copied().collect();
-        let labels: Vec<u8> = indices.iter().flat_map(|&i| &self.labels[i * p..(i + 1) * p]).copied().collect();
+        let images: Vec<f32> = indices
+            .iter()
+            .flat_map(|&i| &self.images[i * p..(i + 1) * p])
+            .copied()
+            .collect();
+        let labels: Vec<u8> = indices
+            .iter()
+            .flat_map(|&i| &self.labels[i * p..(i + 1) * p])
+            .copied()
+            .collect();
         let label_ints: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
         (
             Tensor::from_data(TensorData::new(images, [n, 1, h, w]), device),
@@ -106,7 +118,13 @@ impl Prepared {
                 val: d.val_size,
                 size: d.image_size,
             };
-            tracing::info!("generating Q-tips into {} ({} train, {} val, seed {})", d.path.display(), spec.train, spec.val, spec.seed);
+            tracing::info!(
+                "generating Q-tips into {} ({} train, {} val, seed {})",
+                d.path.display(),
+                spec.train,
+                spec.val,
+                spec.seed
+            );
             qtips::write_dataset(&d.path, &spec)?;
         }
         let n_classes = cfg.model.n_classes;
@@ -132,7 +150,11 @@ impl Prepared {
         }
         let (mean, std) = train.normalisation();
         let class_weights = match &cfg.training.class_weights {
-            ClassWeights::Auto => train.class_frequencies(n_classes).iter().map(|f| 1.0 - f).collect(),
+            ClassWeights::Auto => train
+                .class_frequencies(n_classes)
+                .iter()
+                .map(|f| 1.0 - f)
+                .collect(),
             ClassWeights::None => vec![1.0; n_classes],
             ClassWeights::Explicit(w) => w.clone(),
         };

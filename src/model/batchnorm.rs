@@ -7,6 +7,7 @@
 //!
 //! Biased batch variance and ε = 1e-5, as `torch.nn.BatchNorm2d`.
 
+use super::network::param;
 use burn::module::{Module, Param, RunningState};
 use burn::tensor::{backend::Backend, Tensor};
 
@@ -24,11 +25,12 @@ pub struct BatchNorm<B: Backend> {
 }
 
 impl<B: Backend> BatchNorm<B> {
-    pub fn new(channels: usize, paper: bool, device: &B::Device) -> Self {
+    /// γ and β get the parameter ids `id` and `id + 1`.
+    pub fn new(channels: usize, paper: bool, id: u64, device: &B::Device) -> Self {
         let trainable = !paper;
         Self {
-            gamma: Param::from_tensor(Tensor::ones([channels], device)).set_require_grad(trainable),
-            beta: Param::from_tensor(Tensor::zeros([channels], device)).set_require_grad(trainable),
+            gamma: param(id, Tensor::ones([channels], device)).set_require_grad(trainable),
+            beta: param(id + 1, Tensor::zeros([channels], device)).set_require_grad(trainable),
             running_mean: RunningState::new(Tensor::zeros([channels], device)),
             running_var: RunningState::new(Tensor::ones([channels], device)),
             batch_statistics_always: paper,
@@ -36,38 +38,44 @@ impl<B: Backend> BatchNorm<B> {
     }
 
     /// y = γ (x − μ) / √(σ² + ε) + β per channel of x [N, C, H, W].
+    ///
+    /// Computed on x viewed as [N·C, H·W] rows with per-row scale and shift:
+    /// CPU backends broadcast 2-D tensors far faster than 4-D ones.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let training = B::ad_enabled(&x.device());
-        let (mean, var) = if self.batch_statistics_always || training {
-            let mean = x.clone().mean_dims(&[0, 2, 3]);
-            let var = (x.clone() - mean.clone()).powi_scalar(2).mean_dims(&[0, 2, 3]);
+        let [n, c, h, w] = x.dims();
+        let rows = x.reshape([n * c, h * w]);
+        let per_row = |v: Tensor<B, 1>| v.reshape([1, c]).repeat_dim(0, n).reshape([n * c, 1]);
+        let channel_mean =
+            |t: Tensor<B, 2>| t.reshape([n, c, h * w]).mean_dims(&[0, 2]).reshape([c]);
+        let training = B::ad_enabled(&rows.device());
+        let (centred, var) = if self.batch_statistics_always || training {
+            let mean = channel_mean(rows.clone());
+            let centred = rows - per_row(mean.clone());
+            let var = channel_mean(centred.clone().powi_scalar(2));
             if training && !self.batch_statistics_always {
-                self.update_running(&x, mean.clone(), var.clone());
+                self.update_running(mean, var.clone(), n * h * w);
             }
-            (mean, var)
+            (centred, var)
         } else {
-            let shape = [1, x.dims()[1], 1, 1];
             (
-                self.running_mean.value().reshape(shape),
-                self.running_var.value().reshape(shape),
+                rows - per_row(self.running_mean.value()),
+                self.running_var.value(),
             )
         };
-        let shape = [1, x.dims()[1], 1, 1];
-        let normalised = (x - mean) / var.add_scalar(EPSILON).sqrt();
-        normalised * self.gamma.val().reshape(shape) + self.beta.val().reshape(shape)
+        let scale = self.gamma.val() / var.add_scalar(EPSILON).sqrt();
+        (centred * per_row(scale) + per_row(self.beta.val())).reshape([n, c, h, w])
     }
 
-    fn update_running(&self, x: &Tensor<B, 4>, mean: Tensor<B, 4>, var: Tensor<B, 4>) {
-        let [n, c, h, w] = x.dims();
-        let count = (n * h * w) as f64;
-        let unbiased = var.detach().reshape([c]).mul_scalar(count / (count - 1.0).max(1.0));
+    fn update_running(&self, mean: Tensor<B, 1>, var: Tensor<B, 1>, count: usize) {
+        let count = count as f64;
+        let unbiased = var.detach().mul_scalar(count / (count - 1.0).max(1.0));
         let blend = |old: Tensor<B, 1>, new: Tensor<B, 1>| {
             old.mul_scalar(1.0 - MOMENTUM) + new.mul_scalar(MOMENTUM)
         };
-        let device = x.device();
+        let device = mean.device();
         self.running_mean.update(blend(
             self.running_mean.value_sync().to_device(&device),
-            mean.detach().reshape([c]),
+            mean.detach(),
         ));
         self.running_var.update(blend(
             self.running_var.value_sync().to_device(&device),

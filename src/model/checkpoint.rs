@@ -33,12 +33,19 @@ pub struct HostTensor {
 impl HostTensor {
     pub fn of<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Self {
         let shape = tensor.dims().to_vec();
-        let values = tensor.into_data().convert::<f32>().to_vec::<f32>().expect("float32 data");
+        let values = tensor
+            .into_data()
+            .convert::<f32>()
+            .to_vec::<f32>()
+            .expect("float32 data");
         Self { shape, values }
     }
 
     pub fn to_tensor<B: Backend, const D: usize>(&self, device: &B::Device) -> Tensor<B, D> {
-        Tensor::from_data(TensorData::new(self.values.clone(), self.shape.clone()), device)
+        Tensor::from_data(
+            TensorData::new(self.values.clone(), self.shape.clone()),
+            device,
+        )
     }
 }
 
@@ -61,7 +68,13 @@ pub fn read_safetensors(path: &Path) -> Result<(NamedTensors, HashMap<String, St
                 view.dtype()
             ))
         })?;
-        tensors.insert(name, HostTensor { shape: view.shape().to_vec(), values });
+        tensors.insert(
+            name,
+            HostTensor {
+                shape: view.shape().to_vec(),
+                values,
+            },
+        );
     }
     Ok((tensors, header.metadata().clone().unwrap_or_default()))
 }
@@ -88,13 +101,23 @@ fn decode(view: &TensorView) -> Option<Vec<f32>> {
 
 /// Writes tensors and metadata as float32 safetensors, atomically (temporary
 /// file in the same folder, then rename): a crash never leaves half a file.
-pub fn write_safetensors(path: &Path, tensors: &NamedTensors, metadata: HashMap<String, String>) -> Result<()> {
+pub fn write_safetensors(
+    path: &Path,
+    tensors: &NamedTensors,
+    metadata: HashMap<String, String>,
+) -> Result<()> {
     let bytes: BTreeMap<&str, Vec<u8>> = tensors
         .iter()
-        .map(|(name, t)| (name.as_str(), t.values.iter().flat_map(|v| v.to_le_bytes()).collect()))
+        .map(|(name, t)| {
+            (
+                name.as_str(),
+                t.values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            )
+        })
         .collect();
     let views = tensors.iter().map(|(name, t)| {
-        let view = TensorView::new(Dtype::F32, t.shape.clone(), &bytes[name.as_str()]).expect("consistent shape");
+        let view = TensorView::new(Dtype::F32, t.shape.clone(), &bytes[name.as_str()])
+            .expect("consistent shape");
         (name.as_str(), view)
     });
     let buffer = safetensors::serialize(views, &Some(metadata))?;
@@ -110,10 +133,19 @@ impl<B: Backend> Network<B> {
             if let Some(c) = &layer.operator_kernel {
                 out.insert(format!("L{j}"), HostTensor::of(c.val()));
             }
-            out.insert(format!("bn{j}_weight"), HostTensor::of(layer.bn.gamma.val()));
+            out.insert(
+                format!("bn{j}_weight"),
+                HostTensor::of(layer.bn.gamma.val()),
+            );
             out.insert(format!("bn{j}_bias"), HostTensor::of(layer.bn.beta.val()));
-            out.insert(format!("bn{j}_running_mean"), HostTensor::of(layer.bn.running_mean.value()));
-            out.insert(format!("bn{j}_running_var"), HostTensor::of(layer.bn.running_var.value()));
+            out.insert(
+                format!("bn{j}_running_mean"),
+                HostTensor::of(layer.bn.running_mean.value()),
+            );
+            out.insert(
+                format!("bn{j}_running_var"),
+                HostTensor::of(layer.bn.running_var.value()),
+            );
         }
         out.insert("W".into(), HostTensor::of(self.classifier.val()));
         out
@@ -122,15 +154,21 @@ impl<B: Backend> Network<B> {
     /// A network of geometry `spec` holding the given tensors. K, L (learned
     /// IMEX operator) and W are required; BN tensors default to γ=1, β=0 and
     /// fresh running statistics. Shapes are checked against the geometry.
-    pub fn from_named_tensors(spec: &ModelSection, tensors: &NamedTensors, device: &B::Device) -> Result<Self> {
+    pub fn from_named_tensors(
+        spec: &ModelSection,
+        tensors: &NamedTensors,
+        device: &B::Device,
+    ) -> Result<Self> {
         let mut net = Network::new(spec, 0, device);
         let take = |name: &str, shape: &[usize]| -> Result<Option<HostTensor>> {
             match tensors.get(name) {
                 None => Ok(None),
-                Some(t) if t.values.len() == shape.iter().product::<usize>() => Ok(Some(HostTensor {
-                    shape: shape.to_vec(),
-                    values: t.values.clone(),
-                })),
+                Some(t) if t.values.len() == shape.iter().product::<usize>() => {
+                    Ok(Some(HostTensor {
+                        shape: shape.to_vec(),
+                        values: t.values.clone(),
+                    }))
+                }
                 Some(t) => Err(Failure::Data(format!(
                     "tensor {name} has shape {:?}, this network expects {shape:?}",
                     t.shape
@@ -139,13 +177,23 @@ impl<B: Backend> Network<B> {
             }
         };
         let require = |name: &str, shape: &[usize]| -> Result<HostTensor> {
-            take(name, shape)?.ok_or_else(|| Failure::Data(format!("checkpoint lacks tensor {name} {shape:?}")).into())
+            take(name, shape)?.ok_or_else(|| {
+                Failure::Data(format!("checkpoint lacks tensor {name} {shape:?}")).into()
+            })
         };
-        for (j, ((c_in, c_out), layer)) in layer_table(spec).into_iter().zip(net.layers.iter_mut()).enumerate() {
+        for (j, ((c_in, c_out), layer)) in layer_table(spec)
+            .into_iter()
+            .zip(net.layers.iter_mut())
+            .enumerate()
+        {
             let kernel = require(&format!("K{j}"), &[c_out, c_in, 3, 3])?;
             layer.kernel = replace(layer.kernel.clone(), kernel, device);
             if let Some(c) = layer.operator_kernel.take() {
-                layer.operator_kernel = Some(replace(c, require(&format!("L{j}"), &[c_out, 1, 3, 3])?, device));
+                layer.operator_kernel = Some(replace(
+                    c,
+                    require(&format!("L{j}"), &[c_out, 1, 3, 3])?,
+                    device,
+                ));
             }
             let bn = &mut layer.bn;
             if let Some(t) = take(&format!("bn{j}_weight"), &[c_out])? {
@@ -169,6 +217,14 @@ impl<B: Backend> Network<B> {
 }
 
 /// The same parameter (id and gradient requirement kept) holding new values.
-fn replace<B: Backend, const D: usize>(param: Param<Tensor<B, D>>, values: HostTensor, device: &B::Device) -> Param<Tensor<B, D>> {
-    param.map(|old| values.to_tensor(device).set_require_grad(old.is_require_grad()))
+fn replace<B: Backend, const D: usize>(
+    param: Param<Tensor<B, D>>,
+    values: HostTensor,
+    device: &B::Device,
+) -> Param<Tensor<B, D>> {
+    param.map(|old| {
+        values
+            .to_tensor(device)
+            .set_require_grad(old.is_require_grad())
+    })
 }

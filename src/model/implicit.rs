@@ -16,7 +16,7 @@
 //! `Ĥ(x)(k) = Σ x(n) cas(2π k·n / N)`, `cas = cos + sin`, with `Ĥ⁻¹ = Ĥ / (HW)`.
 //! The 2-D Hartley transform is not separable, but
 //! `Ĥ X = C_H X (C_W + S_W) + S_H X (C_W − S_W)` (C, S: cosine and sine
-//! matrices) is two dense matrix products per channel. Written that way the
+//! matrices) is four dense matrix products per channel. Written that way the
 //! solve runs on every backend, for any H and W, and is differentiable in both
 //! B and the kernel through ordinary autodiff.
 
@@ -29,10 +29,12 @@ use std::f64::consts::PI;
 pub struct FourierBasis<B: Backend> {
     height: usize,
     width: usize,
-    /// `[C_W + S_W | C_W − S_W]`, shape [W, 2W]: applied on the right.
-    right: Tensor<B, 2>,
-    /// `[C_H | S_H]`, shape [1, H, 2H]: applied on the left (broadcast over images).
-    left: Tensor<B, 3>,
+    /// C_W + S_W and C_W − S_W, [W, W]: applied on the right.
+    right_plus: Tensor<B, 2>,
+    right_minus: Tensor<B, 2>,
+    /// C_H and S_H, [1, H, H]: applied on the left (broadcast over images).
+    left_cos: Tensor<B, 3>,
+    left_sin: Tensor<B, 3>,
     /// cos φ and sin φ of every 3×3 tap, shape [9, H·W], where
     /// φ = 2π (k₁ (a−1)/H + k₂ (b−1)/W) for tap (a, b) and frequency (k₁, k₂).
     tap_cos: Tensor<B, 2>,
@@ -42,29 +44,27 @@ pub struct FourierBasis<B: Backend> {
 impl<B: Backend> FourierBasis<B> {
     pub fn new(height: usize, width: usize, device: &B::Device) -> Self {
         let angle = |k: usize, n: usize, len: usize| 2.0 * PI * ((k * n) % len) as f64 / len as f64;
-        let mut right = vec![0f32; width * 2 * width];
-        for j in 0..width {
-            for k in 0..width {
-                let (s, c) = angle(j, k, width).sin_cos();
-                right[j * 2 * width + k] = (c + s) as f32;
-                right[j * 2 * width + width + k] = (c - s) as f32;
-            }
-        }
-        let mut left = vec![0f32; height * 2 * height];
-        for j in 0..height {
-            for k in 0..height {
-                let (s, c) = angle(j, k, height).sin_cos();
-                left[j * 2 * height + k] = c as f32;
-                left[j * 2 * height + height + k] = s as f32;
-            }
-        }
+        let table = |len: usize, entry: &dyn Fn(f64, f64) -> f64| -> Vec<f32> {
+            (0..len * len)
+                .map(|i| {
+                    let (s, c) = angle(i / len, i % len, len).sin_cos();
+                    entry(c, s) as f32
+                })
+                .collect()
+        };
+        let square2 =
+            |v: Vec<f32>, n: usize| Tensor::<B, 2>::from_data(TensorData::new(v, [n, n]), device);
+        let square3 = |v: Vec<f32>, n: usize| {
+            Tensor::<B, 3>::from_data(TensorData::new(v, [1, n, n]), device)
+        };
         let hw = height * width;
         let (mut tap_cos, mut tap_sin) = (vec![0f32; 9 * hw], vec![0f32; 9 * hw]);
         for tap in 0..9 {
             let (da, db) = ((tap / 3) as f64 - 1.0, (tap % 3) as f64 - 1.0);
             for k1 in 0..height {
                 for k2 in 0..width {
-                    let phi = 2.0 * PI * (k1 as f64 * da / height as f64 + k2 as f64 * db / width as f64);
+                    let phi =
+                        2.0 * PI * (k1 as f64 * da / height as f64 + k2 as f64 * db / width as f64);
                     tap_cos[tap * hw + k1 * width + k2] = phi.cos() as f32;
                     tap_sin[tap * hw + k1 * width + k2] = phi.sin() as f32;
                 }
@@ -73,8 +73,10 @@ impl<B: Backend> FourierBasis<B> {
         Self {
             height,
             width,
-            right: Tensor::from_data(TensorData::new(right, [width, 2 * width]), device),
-            left: Tensor::from_data(TensorData::new(left, [1, height, 2 * height]), device),
+            right_plus: square2(table(width, &|c, s| c + s), width),
+            right_minus: square2(table(width, &|c, s| c - s), width),
+            left_cos: square3(table(height, &|c, _| c), height),
+            left_sin: square3(table(height, &|_, s| s), height),
             tap_cos: Tensor::from_data(TensorData::new(tap_cos, [9, hw]), device),
             tap_sin: Tensor::from_data(TensorData::new(tap_sin, [9, hw]), device),
         }
@@ -83,12 +85,20 @@ impl<B: Backend> FourierBasis<B> {
     /// Unnormalised 2-D Hartley transform of every [H, W] slice of `x` [N, C, H, W].
     pub fn hartley(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let [n, c, h, w] = x.dims();
-        assert_eq!((h, w), (self.height, self.width), "basis built for another size");
-        // U = X (C_W + S_W), V = X (C_W − S_W), side by side: [N·C·H, 2W].
-        let uv = x.reshape([n * c * h, w]).matmul(self.right.clone());
-        // Stack them vertically, [N·C, 2H, W], and apply [C_H | S_H] on the left.
-        let uv = uv.reshape([n * c, h, 2, w]).swap_dims(1, 2).reshape([n * c, 2 * h, w]);
-        self.left.clone().matmul(uv).reshape([n, c, h, w])
+        assert_eq!(
+            (h, w),
+            (self.height, self.width),
+            "basis built for another size"
+        );
+        // U = X (C_W + S_W) and V = X (C_W − S_W), then C_H U + S_H V. Four
+        // products and no transposition: layout changes cost more than flops here.
+        let rows = x.reshape([n * c * h, w]);
+        let u = rows
+            .clone()
+            .matmul(self.right_plus.clone())
+            .reshape([n * c, h, w]);
+        let v = rows.matmul(self.right_minus.clone()).reshape([n * c, h, w]);
+        (self.left_cos.clone().matmul(u) + self.left_sin.clone().matmul(v)).reshape([n, c, h, w])
     }
 
     /// |ĉ(ω)|² of depthwise kernels `kernel` [C, 1, 3, 3], shape [C, H, W]:
@@ -113,8 +123,19 @@ impl<B: Backend> FourierBasis<B> {
     /// Solves (I + hα L) Y = B for `rhs` [N, C, H, W] given L's symbol
     /// `lambda` [C or 1, H, W] and the product `h_alpha` = hα.
     pub fn solve(&self, rhs: Tensor<B, 4>, lambda: Tensor<B, 3>, h_alpha: f64) -> Tensor<B, 4> {
-        let scale = 1.0 / (self.height * self.width) as f64;
-        let denominator = lambda.mul_scalar(h_alpha).add_scalar(1.0).unsqueeze::<4>();
-        self.hartley(self.hartley(rhs).div(denominator)).mul_scalar(scale)
+        let [n, c, h, w] = rhs.dims();
+        // 1 / (HW (1 + hαλ)): the inverse transform's scale folded in.
+        let scale = (self.height * self.width) as f64;
+        let denominator = lambda.mul_scalar(h_alpha * scale).add_scalar(scale);
+        let channels = denominator.dims()[0];
+        let denominator = denominator.reshape([1, channels * h * w]);
+        // Broadcast over images on 2-D tensors (the fast path of CPU backends).
+        let spectrum = self.hartley(rhs).reshape([n, c * h * w]);
+        let spectrum = if channels == c {
+            spectrum.div(denominator)
+        } else {
+            spectrum.reshape([n * c, h * w]).div(denominator)
+        };
+        self.hartley(spectrum.reshape([n, c, h, w]))
     }
 }

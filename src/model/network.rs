@@ -17,7 +17,7 @@ use super::batchnorm::BatchNorm;
 use super::explicit::{conv3x3, conv3x3_adjoint, project_zero_mean};
 use super::implicit::FourierBasis;
 use crate::config::{Arch, BatchNormMode, Form, ModelSection, Operator};
-use burn::module::{Module, Param};
+use burn::module::{Module, Param, ParamId};
 use burn::tensor::{activation::relu, backend::Backend, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -25,7 +25,17 @@ use rand_chacha::ChaCha8Rng;
 /// The fixed 9-point Laplacian stencil of the authors' code, used directly as L.
 pub const LAPLACIAN_STENCIL: [f32; 9] = {
     const S: f32 = 1e-2 / 6.0;
-    [-S, -4.0 * S, -S, -4.0 * S, 20.0 * S, -4.0 * S, -S, -4.0 * S, -S]
+    [
+        -S,
+        -4.0 * S,
+        -S,
+        -4.0 * S,
+        20.0 * S,
+        -4.0 * S,
+        -S,
+        -4.0 * S,
+        -S,
+    ]
 };
 
 /// (input channels, output channels) of every layer, block by block.
@@ -82,7 +92,11 @@ impl ParamCounts {
         let imex = spec.arch == Arch::Imex;
         let kernels: usize = table.iter().map(|(i, o)| 9 * i * o).sum();
         let operator = if imex && spec.operator == Operator::Learned {
-            table.iter().filter(|(i, o)| i == o).map(|(_, o)| 9 * o).sum()
+            table
+                .iter()
+                .filter(|(i, o)| i == o)
+                .map(|(_, o)| 9 * o)
+                .sum()
         } else {
             0
         };
@@ -104,6 +118,20 @@ impl ParamCounts {
             paper_counting: kernels + if imex { authors_implicit } else { 0 },
         }
     }
+}
+
+/// A trainable parameter with a stable id: `id` derives from the layer and
+/// the role, so optimiser state saved by one process applies in the next.
+pub(crate) fn param<B: Backend, const D: usize>(
+    id: u64,
+    tensor: Tensor<B, D>,
+) -> Param<Tensor<B, D>> {
+    Param::initialized(ParamId::from(id), tensor.require_grad())
+}
+
+/// Ids: W is 1; layer j's K, C, γ, β are 100(j+1) + 0, 1, 2, 3.
+fn layer_id(j: usize) -> u64 {
+    100 * (j as u64 + 1)
 }
 
 /// U[0, 1)·scale, drawn on the host so that a seed gives the same weights on every device.
@@ -128,30 +156,37 @@ impl<B: Backend> Network<B> {
         let learned_operator = spec.arch == Arch::Imex && spec.operator == Operator::Learned;
         let layers = layer_table(spec)
             .into_iter()
-            .map(|(c_in, c_out)| {
-                let kernel = uniform(&mut rng, [c_out, c_in, 3, 3], spec.kernel_init_scale, device);
+            .enumerate()
+            .map(|(j, (c_in, c_out))| {
+                let kernel = uniform(
+                    &mut rng,
+                    [c_out, c_in, 3, 3],
+                    spec.kernel_init_scale,
+                    device,
+                );
                 let opening = c_in != c_out;
                 let operator_kernel = (learned_operator && !opening).then(|| {
-                    Param::from_tensor(uniform(
-                        &mut rng,
-                        [c_out, 1, 3, 3],
-                        spec.operator_init_scale,
-                        device,
-                    ))
+                    let c = uniform(&mut rng, [c_out, 1, 3, 3], spec.operator_init_scale, device);
+                    param(layer_id(j) + 1, c)
                 });
                 Layer {
-                    kernel: Param::from_tensor(project_zero_mean(kernel)),
-                    bn: BatchNorm::new(c_out, paper_bn, device),
+                    kernel: param(layer_id(j), project_zero_mean(kernel)),
+                    bn: BatchNorm::new(c_out, paper_bn, layer_id(j) + 2, device),
                     operator_kernel,
                     opening,
                 }
             })
             .collect::<Vec<_>>();
         let c_last = layer_table(spec).last().map_or(spec.in_channels, |l| l.1);
-        let classifier = uniform(&mut rng, [spec.n_classes, c_last], spec.classifier_init_scale, device);
+        let classifier = uniform(
+            &mut rng,
+            [spec.n_classes, c_last],
+            spec.classifier_init_scale,
+            device,
+        );
         Self {
             layers,
-            classifier: Param::from_tensor(classifier),
+            classifier: param(1, classifier),
             spec: spec.clone(),
         }
     }
@@ -190,9 +225,9 @@ impl<B: Backend> Network<B> {
         let implicit = self.spec.arch == Arch::Imex;
         let basis = (implicit && self.spec.operator != Operator::Identity)
             .then(|| FourierBasis::<B>::new(height, width, &x.device()));
-        self.layers.iter().fold(x, |x, layer| {
-            self.layer_forward(layer, x, basis.as_ref())
-        })
+        self.layers
+            .iter()
+            .fold(x, |x, layer| self.layer_forward(layer, x, basis.as_ref()))
     }
 
     fn layer_forward(
@@ -210,7 +245,9 @@ impl<B: Backend> Network<B> {
         let update = conv3x3_adjoint(activated, kernel).mul_scalar(h);
         match (self.spec.arch, self.spec.form) {
             (Arch::Resnet, _) => x + update,
-            (Arch::Imex, Form::Damped) => self.implicit_solve(layer, layer.bn.forward(x + update), basis),
+            (Arch::Imex, Form::Damped) => {
+                self.implicit_solve(layer, layer.bn.forward(x + update), basis)
+            }
             (Arch::Imex, Form::Split) => x + self.implicit_solve(layer, update, basis),
         }
     }

@@ -1,0 +1,315 @@
+//! The `imex-run` binary as a user meets it: a tiny end-to-end run, the run
+//! folder it writes, and the answers to bad input (message, exit code, and
+//! nothing written).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn imex_run(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_imex-run"))
+        .args(args)
+        .current_dir(cwd)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the binary runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A tiny but real experiment: 32 generated Q-tips of 32×32, two blocks.
+fn tiny_experiment(dir: &Path, arch: &str) -> PathBuf {
+    let path = dir.join(format!("tiny_{arch}.toml"));
+    let text = format!(
+        r#"[experiment]
+name = "tiny_{arch}"
+seed = 3
+output_dir = "results"
+
+[model]
+arch = "{arch}"
+widths = [4, 8]
+depths = [2, 2]
+
+[data]
+path = "data/qtips_tiny"
+train_size = 32
+val_size = 8
+image_size = 32
+
+[training]
+optimizer = "adam"
+learning_rate = 1e-2
+batch_size = 8
+epochs = 4
+"#
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<f64>>) {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let header = reader.headers().unwrap().iter().map(String::from).collect();
+    let rows = reader
+        .records()
+        .map(|r| {
+            r.unwrap()
+                .iter()
+                .map(|v| v.parse::<f64>().unwrap())
+                .collect()
+        })
+        .collect();
+    (header, rows)
+}
+
+#[test]
+fn tiny_run_learns_and_writes_the_run_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    for arch in ["imex", "resnet"] {
+        let config = tiny_experiment(dir.path(), arch);
+        let out = imex_run(&[config.to_str().unwrap()], dir.path());
+        assert!(out.status.success(), "{arch}: {}", stderr(&out));
+        let run = dir.path().join(format!("results/tiny_{arch}"));
+        for file in [
+            "config.toml",
+            "run.json",
+            "metrics.csv",
+            "checkpoints/last.safetensors",
+            "checkpoints/best.safetensors",
+        ] {
+            assert!(run.join(file).is_file(), "{arch}: missing {file}");
+        }
+        let (header, rows) = read_csv(&run.join("metrics.csv"));
+        assert_eq!(header, imex_run::run::csv_header(4));
+        assert_eq!(rows.len(), 4);
+        let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+        let losses: Vec<f64> = rows.iter().map(|r| r[col("train_loss")]).collect();
+        assert!(
+            losses[3] < losses[0],
+            "{arch}: train loss did not go down: {losses:?}"
+        );
+        for row in &rows {
+            for name in ["val_pixel_accuracy", "val_mean_iou", "val_paper_iou"] {
+                assert!(
+                    (0.0..=1.0).contains(&row[col(name)]),
+                    "{name} = {}",
+                    row[col(name)]
+                );
+            }
+        }
+        let provenance: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+        assert_eq!(provenance["status"], "finished");
+        assert_eq!(provenance["epochs_completed"], 4);
+        assert_eq!(provenance["burn_version"], "0.21.0");
+        // The resolved config reloads to the same experiment.
+        let resolved = imex_run::config::Config::load(&run.join("config.toml"), &[]).unwrap();
+        assert_eq!(resolved.model.widths, vec![4, 8]);
+        // The same experiment again: already finished, nothing retrained.
+        let csv = std::fs::read(run.join("metrics.csv")).unwrap();
+        let again = imex_run(&[config.to_str().unwrap()], dir.path());
+        assert!(again.status.success(), "{}", stderr(&again));
+        assert_eq!(std::fs::read(run.join("metrics.csv")).unwrap(), csv);
+        // Another configuration into the same folder is refused, the way out named.
+        let other = imex_run(
+            &[config.to_str().unwrap(), "--set", "training.epochs=5"],
+            dir.path(),
+        );
+        assert_eq!(other.status.code(), Some(5));
+        assert!(stderr(&other).contains("--restart"), "{}", stderr(&other));
+    }
+}
+
+#[test]
+fn burn_version_constant_matches_the_pin() {
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
+    assert!(manifest.contains(&format!(
+        "burn = {{ version = \"={}\"",
+        imex_run::run::BURN_VERSION
+    )));
+}
+
+/// Runs a bad experiment and checks the answer; nothing may be written.
+fn refuse(text: &str, extra: &[&str], code: i32, expected: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, text).unwrap();
+    let mut args = vec![path.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = imex_run(&args, dir.path());
+    let message = stderr(&out);
+    assert_eq!(out.status.code(), Some(code), "{message}");
+    for e in expected {
+        assert!(message.contains(e), "expected {e:?} in: {message}");
+    }
+    assert!(
+        !dir.path().join("results").exists(),
+        "a refused run wrote results/"
+    );
+}
+
+const GOOD: &str = "[experiment]\nname = \"x\"\n[model]\narch = \"imex\"\n";
+
+#[test]
+fn bad_input_is_refused_with_file_line_and_key() {
+    refuse(
+        &format!("{GOOD}hh = 1.0\n"),
+        &[],
+        2,
+        &["bad.toml:5", "model.hh", "did you mean `model.h`"],
+    );
+    refuse(
+        &format!("{GOOD}h = \"big\"\n"),
+        &[],
+        2,
+        &["bad.toml:5", "model.h", "expected a number"],
+    );
+    refuse(
+        &format!("{GOOD}h = -1.0\n"),
+        &[],
+        2,
+        &["bad.toml:5", "model.h"],
+    );
+    refuse(&format!("{GOOD}widths = []\n"), &[], 2, &["model.widths"]);
+    refuse(
+        &format!("{GOOD}[training]\nbatch_size = 0\n"),
+        &[],
+        2,
+        &["bad.toml:6", "training.batch_size"],
+    );
+    refuse("[experiment\nname = 1\n", &[], 2, &["bad.toml:1"]);
+    refuse(
+        GOOD,
+        &["--set", "model.alpha=-2"],
+        2,
+        &["--set model.alpha=-2", "model.alpha"],
+    );
+    refuse(
+        &format!("{GOOD}[data]\npath = \"nowhere\"\ngenerate = false\n"),
+        &[],
+        3,
+        &["nowhere", "does not exist"],
+    );
+}
+
+#[test]
+fn missing_experiment_file_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = imex_run(&["no_such.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no_such.toml"));
+}
+
+#[test]
+fn cuda_on_a_machine_without_it_is_a_device_error() {
+    if imex_run::device::cuda_available() {
+        return; // this machine has a GPU: nothing to refuse
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("x.toml"), GOOD).unwrap();
+    let out = imex_run(&["x.toml", "--device", "cuda"], dir.path());
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("CUDA"));
+    assert!(!dir.path().join("results").exists());
+}
+
+#[test]
+fn data_command_writes_the_authors_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = imex_run(
+        &["data", "qtips", "--out", "q", "--train", "4", "--val", "2"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let names = std::fs::read_to_string(dir.path().join("q/train/filenames.txt")).unwrap();
+    assert_eq!(names.lines().count(), 4);
+    assert!(dir.path().join("q/val/labels/000001.png").is_file());
+}
+
+/// The CSV without its timing columns, which no two runs share.
+fn metrics_without_timings(path: &Path) -> Vec<Vec<String>> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    let timing = |h: &str| h.ends_with("_seconds") || h.ends_with("_per_second");
+    reader
+        .records()
+        .map(|r| {
+            r.unwrap()
+                .iter()
+                .zip(&header)
+                .filter(|(_, h)| !timing(h))
+                .map(|(v, _)| v.to_string())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn killed_run_resumes_bit_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_experiment(dir.path(), "imex");
+    let config = config.to_str().unwrap();
+    // The uninterrupted run, under another name.
+    let out = imex_run(&[config, "--set", "experiment.name=whole"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let whole = dir.path().join("results/whole");
+    // Killed (SIGKILL) at several points: as soon as the CSV has a row, then
+    // after a delay that lands in other phases of the epoch; resumed each time.
+    let run = dir.path().join("results/tiny_imex");
+    for (attempt, delay_ms) in [0u64, 150, 40].into_iter().enumerate() {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_imex-run"))
+            .arg(config)
+            .current_dir(dir.path())
+            .env("RUST_LOG", "warn")
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let rows_before = std::fs::read_to_string(run.join("metrics.csv"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        let started = std::time::Instant::now();
+        while std::fs::read_to_string(run.join("metrics.csv"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+            <= rows_before.max(1)
+            && started.elapsed().as_secs() < 60
+        {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        if attempt == 1 {
+            // A torn last line, as a crash in the middle of a write leaves it.
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(run.join("metrics.csv"))
+                .unwrap();
+            std::io::Write::write_all(&mut f, b"3,1e-3,0.12").unwrap();
+        }
+    }
+    let out = imex_run(&[config], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let resumed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    assert_eq!(resumed["status"], "finished");
+    assert_eq!(
+        metrics_without_timings(&run.join("metrics.csv")),
+        metrics_without_timings(&whole.join("metrics.csv"))
+    );
+    for file in ["last.safetensors", "best.safetensors"] {
+        let (a, _) =
+            imex_run::model::checkpoint::read_safetensors(&run.join("checkpoints").join(file))
+                .unwrap();
+        let (b, _) =
+            imex_run::model::checkpoint::read_safetensors(&whole.join("checkpoints").join(file))
+                .unwrap();
+        assert!(a == b, "{file} differs from the uninterrupted run");
+    }
+}
