@@ -584,7 +584,7 @@ fn nearest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<
 }
 
 /// `, did you mean `model.h`?` or, with nothing close, the valid names.
-fn did_you_mean<'a>(word: &str, candidates: &[&'a str], prefix: &str) -> String {
+fn did_you_mean(word: &str, candidates: &[&str], prefix: &str) -> String {
     match nearest(word, candidates.iter().copied()) {
         Some(c) => format!(", did you mean `{prefix}{c}`?"),
         None => {

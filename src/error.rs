@@ -18,6 +18,8 @@ pub enum Failure {
     Output(String),
     /// The loss or a gradient became NaN or infinite.
     Numerical(String),
+    /// Ctrl-C or SIGTERM stopped the run (resumable).
+    Interrupted(String),
 }
 
 impl Failure {
@@ -29,6 +31,7 @@ impl Failure {
             Failure::Device(_) => 4,
             Failure::Output(_) => 5,
             Failure::Numerical(_) => 6,
+            Failure::Interrupted(_) => 130,
         }
     }
 }
@@ -41,6 +44,7 @@ impl fmt::Display for Failure {
             Failure::Device(m) => ("device error", m),
             Failure::Output(m) => ("output error", m),
             Failure::Numerical(m) => ("numerical error", m),
+            Failure::Interrupted(m) => ("interrupted", m),
         };
         write!(f, "{kind}: {msg}")
     }

@@ -59,7 +59,7 @@ pub fn run_experiment(options: &RunOptions) -> Result<PathBuf> {
             resume,
         },
     );
-    run.finish(outcome.as_ref().map(|_| ()).map_err(|e| format!("{e:#}")))?;
+    run.finish(&outcome)?;
     outcome?;
     Ok(run.dir().to_path_buf())
 }

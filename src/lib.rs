@@ -12,6 +12,8 @@ pub mod device;
 pub mod error;
 pub mod experiment;
 pub mod files;
+pub mod interrupt;
+pub mod lock;
 pub mod metrics;
 pub mod model;
 pub mod run;

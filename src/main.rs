@@ -111,6 +111,7 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
         device,
         restart: args.restart,
     };
+    imex_run::interrupt::install();
     let dir = run_experiment(&options)?;
     println!("run folder: {}", dir.display());
     Ok(())

@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::data::Prepared;
 use crate::error::Failure;
 use crate::files::write_atomically;
+use crate::lock::RunLock;
 use crate::metrics::SegmentationMetrics;
 use crate::model::checkpoint::{read_safetensors, write_safetensors};
 use crate::model::{Network, ParamCounts};
@@ -104,6 +105,8 @@ impl Progress {
 
 pub struct RunFolder {
     dir: PathBuf,
+    /// Released when the run folder is dropped.
+    _lock: RunLock,
     metrics: File,
     provenance: Value,
     epochs: usize,
@@ -150,6 +153,7 @@ impl RunFolder {
     pub fn open(cfg: &Config, data: &Prepared, device: &str, restart: bool) -> Result<Opened> {
         let dir = cfg.run_dir();
         let config_text = cfg.to_toml();
+        let lock = RunLock::acquire(&dir)?;
         if dir.join("metrics.csv").exists() && !restart {
             let previous = std::fs::read_to_string(dir.join("config.toml")).unwrap_or_default();
             if previous != config_text {
@@ -167,11 +171,21 @@ impl RunFolder {
             if provenance["status"] == "finished" {
                 return Ok(Opened::AlreadyFinished(dir));
             }
-            return Self::resume(cfg, dir, provenance, device);
+            return Self::resume(cfg, dir, lock, provenance, device);
         }
-        if dir.exists() && restart {
-            std::fs::remove_dir_all(&dir)
-                .with_context(|| format!("cannot clear {}", dir.display()))?;
+        if restart {
+            // Everything but our own lock.
+            for entry in std::fs::read_dir(&dir)? {
+                let path = entry?.path();
+                if path.file_name() != Some(".lock".as_ref()) {
+                    let removed = if path.is_dir() {
+                        std::fs::remove_dir_all(&path)
+                    } else {
+                        std::fs::remove_file(&path)
+                    };
+                    removed.with_context(|| format!("cannot clear {}", path.display()))?;
+                }
+            }
         }
         std::fs::create_dir_all(dir.join("checkpoints")).map_err(|e| {
             Failure::Output(format!("cannot create run folder {}: {e}", dir.display()))
@@ -203,12 +217,17 @@ impl RunFolder {
         });
         let header = csv_header(cfg.model.n_classes).join(",") + "\n";
         write_atomically(&dir.join("metrics.csv"), header.as_bytes())?;
-        let run = Self::with_metrics_file(cfg, dir, provenance)?;
+        let run = Self::with_metrics_file(cfg, dir, lock, provenance)?;
         run.write_provenance()?;
         Ok(Opened::Ready(run, None))
     }
 
-    fn with_metrics_file(cfg: &Config, dir: PathBuf, provenance: Value) -> Result<Self> {
+    fn with_metrics_file(
+        cfg: &Config,
+        dir: PathBuf,
+        lock: RunLock,
+        provenance: Value,
+    ) -> Result<Self> {
         let path = dir.join("metrics.csv");
         let metrics = OpenOptions::new()
             .append(true)
@@ -217,6 +236,7 @@ impl RunFolder {
         let interactive = std::io::stderr().is_terminal();
         Ok(Self {
             dir,
+            _lock: lock,
             metrics,
             provenance,
             epochs: cfg.training.epochs,
@@ -225,7 +245,13 @@ impl RunFolder {
     }
 
     /// Continues an interrupted run from its last checkpoint.
-    fn resume(cfg: &Config, dir: PathBuf, mut provenance: Value, device: &str) -> Result<Opened> {
+    fn resume(
+        cfg: &Config,
+        dir: PathBuf,
+        lock: RunLock,
+        mut provenance: Value,
+        device: &str,
+    ) -> Result<Opened> {
         let last = dir.join("checkpoints").join("last.safetensors");
         let (weights, epoch) = if last.exists() {
             let (weights, metadata) = read_safetensors(&last)?;
@@ -263,7 +289,7 @@ impl RunFolder {
         }
         tracing::info!("resuming {} after epoch {epoch}", dir.display());
         let optimizer = optimizer_path(&dir, epoch);
-        let run = Self::with_metrics_file(cfg, dir, provenance)?;
+        let run = Self::with_metrics_file(cfg, dir, lock, provenance)?;
         run.write_provenance()?;
         let point = (epoch > 0).then_some(ResumePoint {
             epoch,
@@ -362,15 +388,19 @@ impl RunFolder {
             .context("config.toml vanished from the run folder")
     }
 
-    /// Marks the run finished (or failed, with the reason) in run.json.
-    pub fn finish(&mut self, outcome: std::result::Result<(), String>) -> Result<()> {
+    /// Marks the run finished, interrupted or failed (with the reason) in run.json.
+    pub fn finish(&mut self, outcome: &Result<()>) -> Result<()> {
         self.provenance["finished"] = json!(now());
-        match outcome {
-            Ok(()) => self.provenance["status"] = json!("finished"),
-            Err(reason) => {
-                self.provenance["status"] = json!("failed");
-                self.provenance["error"] = json!(reason);
+        let status = match outcome {
+            Ok(()) => "finished",
+            Err(e) if matches!(e.downcast_ref::<Failure>(), Some(Failure::Interrupted(_))) => {
+                "interrupted"
             }
+            Err(_) => "failed",
+        };
+        self.provenance["status"] = json!(status);
+        if let Err(e) = outcome {
+            self.provenance["error"] = json!(format!("{e:#}"));
         }
         self.write_provenance()
     }

@@ -92,12 +92,12 @@ impl<B: AutodiffBackend> Optim<B> {
     fn new(cfg: &Config) -> Self {
         let t = &cfg.training;
         let decay = (t.weight_decay > 0.0).then(|| WeightDecayConfig::new(t.weight_decay as f32));
-        let clip =
-            (t.grad_clip_norm > 0.0).then(|| GradientClippingConfig::Norm(t.grad_clip_norm as f32));
+        let clip = (t.grad_clip_norm > 0.0)
+            .then_some(GradientClippingConfig::Norm(t.grad_clip_norm as f32));
         match t.optimizer {
             OptimizerKind::Sgd => {
                 // PyTorch's SGD: no dampening.
-                let momentum = (t.momentum > 0.0).then(|| MomentumConfig {
+                let momentum = (t.momentum > 0.0).then_some(MomentumConfig {
                     momentum: t.momentum,
                     dampening: 0.0,
                     nesterov: false,
@@ -200,14 +200,21 @@ pub fn train<B: AutodiffBackend>(
             let (num, den) = weighted_nll(logits.clone(), labels, weights.clone());
             let loss = num.clone() / den.clone();
             let (num_v, den_v) = (scalar(num.detach()), scalar(den.detach()));
-            if !num_v.is_finite() {
-                return Err(Failure::Numerical(format!(
-                    "loss is {num_v} at epoch {epoch}, batch {} of {}; the last good checkpoint is {}",
+            let fault = |what: String| -> anyhow::Error {
+                Failure::Numerical(format!(
+                    "{what} at epoch {epoch}, batch {} of {}; {} (a smaller training.learning_rate or \
+                     training.grad_clip_norm may help)",
                     b + 1,
                     batches.len(),
-                    run.last_checkpoint().display()
+                    match epoch {
+                        1 => "no checkpoint was written".to_string(),
+                        _ => format!("the last good checkpoint is {}", run.last_checkpoint().display()),
+                    }
                 ))
-                .into());
+                .into()
+            };
+            if !num_v.is_finite() {
+                return Err(fault(format!("the loss is {num_v}")));
             }
             train_metrics.add(
                 &predictions(logits.detach()),
@@ -218,7 +225,20 @@ pub fn train<B: AutodiffBackend>(
             );
             let grads = GradientsParams::from_grads(loss.backward(), &net);
             net = optim.step(t.learning_rate, net, grads);
+            if !net.weights_finite() {
+                return Err(fault("the update made weights non-finite".to_string()));
+            }
             progress.advance(train_metrics.loss(), chunk.len());
+            if crate::interrupt::requested() {
+                progress.finish();
+                return Err(Failure::Interrupted(format!(
+                    "stopped during epoch {epoch} (batch {} of {}); run the same command to resume after epoch {}",
+                    b + 1,
+                    batches.len(),
+                    epoch - 1
+                ))
+                .into());
+            }
         }
         progress.finish();
         let train_seconds = started.elapsed().as_secs_f64();

@@ -313,3 +313,98 @@ fn killed_run_resumes_bit_identical() {
         assert!(a == b, "{file} differs from the uninterrupted run");
     }
 }
+
+#[test]
+fn numerical_blow_up_stops_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_experiment(dir.path(), "imex");
+    let out = imex_run(
+        &[
+            config.to_str().unwrap(),
+            "--set",
+            "training.class_weights=[1e38,1e38,1e38,1e38]",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("epoch 1, batch 1 of 4"),
+        "{}",
+        stderr(&out)
+    );
+    let provenance =
+        std::fs::read_to_string(dir.path().join("results/tiny_imex/run.json")).unwrap();
+    assert!(provenance.contains("\"status\": \"failed\""));
+    assert!(!dir
+        .path()
+        .join("results/tiny_imex/checkpoints/last.safetensors")
+        .exists());
+}
+
+#[test]
+fn interrupt_stops_cleanly_and_the_run_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_experiment(dir.path(), "resnet");
+    let config = config.to_str().unwrap();
+    let run = dir.path().join("results/tiny_resnet");
+    let child = Command::new(env!("CARGO_BIN_EXE_imex-run"))
+        .arg(config)
+        .current_dir(dir.path())
+        .env("RUST_LOG", "warn")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while std::fs::read_to_string(run.join("metrics.csv"))
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+        < 2
+        && started.elapsed().as_secs() < 60
+    {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let provenance = std::fs::read_to_string(run.join("run.json")).unwrap();
+    if out.status.success() {
+        // The run finished before the signal arrived: nothing left to check.
+        assert!(provenance.contains("\"status\": \"finished\""));
+        return;
+    }
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("run the same command to resume"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        provenance.contains("\"status\": \"interrupted\""),
+        "{provenance}"
+    );
+    assert!(!run.join(".lock").exists(), "the lock outlived the run");
+    let resumed = imex_run(&[config], dir.path());
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert_eq!(read_csv(&run.join("metrics.csv")).1.len(), 4);
+}
+
+#[test]
+fn a_live_lock_refuses_a_second_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_experiment(dir.path(), "imex");
+    let run = dir.path().join("results/tiny_imex");
+    std::fs::create_dir_all(&run).unwrap();
+    // This test's own process holds it: certainly alive.
+    std::fs::write(run.join(".lock"), format!("{}\n", std::process::id())).unwrap();
+    let out = imex_run(&[config.to_str().unwrap()], dir.path());
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("process {}", std::process::id())),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!run.join("metrics.csv").exists());
+}

@@ -94,8 +94,9 @@ fn dense_solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
         b.swap(col, pivot);
         for row in col + 1..n {
             let f = a[row][col] / a[col][col];
-            for k in col..n {
-                a[row][k] -= f * a[col][k];
+            let pivot_row = a[col].clone();
+            for (entry, p) in a[row].iter_mut().zip(&pivot_row).skip(col) {
+                *entry -= f * p;
             }
             b[row] -= f * b[col];
         }

@@ -18,7 +18,7 @@ use super::explicit::{conv3x3, conv3x3_adjoint, project_zero_mean};
 use super::implicit::FourierBasis;
 use crate::config::{Arch, BatchNormMode, Form, ModelSection, Operator};
 use burn::module::{Module, Param, ParamId};
-use burn::tensor::{activation::relu, backend::Backend, Tensor, TensorData};
+use burn::tensor::{activation::relu, backend::Backend, ElementConversion, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -44,7 +44,7 @@ pub fn layer_table(spec: &ModelSection) -> Vec<(usize, usize)> {
     let mut previous = spec.in_channels;
     for (&width, &depth) in spec.widths.iter().zip(&spec.depths) {
         layers.push((previous, width));
-        layers.extend(std::iter::repeat((width, width)).take(depth - 1));
+        layers.extend(std::iter::repeat_n((width, width), depth - 1));
         previous = width;
     }
     layers
@@ -272,6 +272,23 @@ impl<B: Backend> Network<B> {
             }
         };
         basis.solve(rhs, lambda, h_alpha)
+    }
+
+    /// Whether every weight is finite: Σ|w| over all of them is finite iff
+    /// each is (one read-back for the whole network).
+    pub fn weights_finite(&self) -> bool {
+        let total = |t: Tensor<B, 4>| t.detach().abs().sum();
+        let sum =
+            self.layers
+                .iter()
+                .fold(total(self.classifier.val().unsqueeze()), |acc, layer| {
+                    let acc = acc + total(layer.kernel.val());
+                    match &layer.operator_kernel {
+                        Some(c) => acc + total(c.val()),
+                        None => acc,
+                    }
+                });
+        sum.into_scalar().elem::<f64>().is_finite()
     }
 
     /// logits = W Y, a 1×1 convolution without bias.
