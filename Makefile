@@ -3,7 +3,7 @@ BIN := target/release/imex-run
 DEVICE ?=
 DEVICE_FLAG := $(if $(DEVICE),--device $(DEVICE),)
 
-.PHONY: help build test quick small paper bench bench-ops data fmt lint clean-results
+.PHONY: help build test quick small paper bench data fmt lint fuzz clean-results
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -30,6 +30,9 @@ bench: build ## training step, evaluation and building blocks; writes bench.json
 
 data: build ## write the Q-tips set to data/qtips (the runs also create it on demand)
 	$(BIN) data qtips --out data/qtips
+
+fuzz: ## a long property-test pass over the config parser and the data loader
+	PROPTEST_CASES=20000 cargo test --release --test fuzz
 
 fmt: ## format the code
 	cargo fmt --all

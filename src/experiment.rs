@@ -3,7 +3,7 @@
 use crate::config::{Config, Device};
 use crate::data::Prepared;
 use crate::device::{dispatch, resolve, Accelerator, BackendTask};
-use crate::run::{Opened, ResumePoint, RunFolder};
+use crate::run::{ExistingRun, Opened, ResumePoint, RunFolder};
 use crate::train::train;
 use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
@@ -15,7 +15,7 @@ pub struct RunOptions {
     pub config: PathBuf,
     pub overrides: Vec<String>,
     pub device: Option<Device>,
-    pub restart: bool,
+    pub existing: ExistingRun,
 }
 
 /// Trains the experiment; returns the run folder.
@@ -40,7 +40,7 @@ pub fn run_experiment(options: &RunOptions) -> Result<PathBuf> {
         data.train.width
     );
     let (mut run, resume) =
-        match RunFolder::open(&cfg, &data, accelerator.label(), options.restart)? {
+        match RunFolder::open(&cfg, &data, accelerator.label(), options.existing)? {
             Opened::Ready(run, resume) => (run, resume),
             Opened::AlreadyFinished(dir) => {
                 tracing::info!(

@@ -7,6 +7,7 @@ use imex_run::data::qtips::{write_dataset, QtipsSpec};
 use imex_run::device::{dispatch, resolve};
 use imex_run::error::exit_code;
 use imex_run::experiment::{run_experiment, RunOptions};
+use imex_run::run::ExistingRun;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -35,8 +36,11 @@ struct TrainArgs {
     #[arg(long, value_enum)]
     device: Option<DeviceArg>,
     /// Start over if the run folder already holds a run
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     restart: bool,
+    /// Resume the run in the folder even if the experiment changed (e.g. more epochs)
+    #[arg(long)]
+    resume: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -109,7 +113,11 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
         config,
         overrides: args.overrides,
         device,
-        restart: args.restart,
+        existing: match (args.restart, args.resume) {
+            (true, _) => ExistingRun::Restart,
+            (_, true) => ExistingRun::Resume,
+            _ => ExistingRun::Continue,
+        },
     };
     imex_run::interrupt::install();
     let dir = run_experiment(&options)?;

@@ -134,6 +134,18 @@ pub struct ResumePoint {
     pub optimizer: PathBuf,
 }
 
+/// What to do with a run folder that already holds a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ExistingRun {
+    /// Resume it if its config is the same, refuse otherwise.
+    #[default]
+    Continue,
+    /// Delete it and start over.
+    Restart,
+    /// Resume it even under a changed config (e.g. more epochs).
+    Resume,
+}
+
 /// What [`RunFolder::open`] found.
 pub enum Opened {
     /// A new run, or one to continue from `resume` (None: from the start).
@@ -149,26 +161,39 @@ impl RunFolder {
     /// - holding an unfinished run of the same resolved config: resumed from
     ///   its last checkpoint (CSV rows past it, and a torn last line, dropped);
     /// - holding a finished run of the same config: nothing to do;
-    /// - holding a run of another config: refused, unless `restart` (which clears it).
-    pub fn open(cfg: &Config, data: &Prepared, device: &str, restart: bool) -> Result<Opened> {
+    /// - holding a run of another config: refused, unless `existing` says to
+    ///   restart (clear it) or to resume anyway (e.g. with more epochs).
+    pub fn open(
+        cfg: &Config,
+        data: &Prepared,
+        device: &str,
+        existing: ExistingRun,
+    ) -> Result<Opened> {
         let dir = cfg.run_dir();
         let config_text = cfg.to_toml();
         let lock = RunLock::acquire(&dir)?;
+        let restart = existing == ExistingRun::Restart;
         if dir.join("metrics.csv").exists() && !restart {
             let previous = std::fs::read_to_string(dir.join("config.toml")).unwrap_or_default();
             if previous != config_text {
-                return Err(Failure::Output(format!(
-                    "{} holds a run of a different configuration (compare its config.toml); \
-                     pass --restart to replace it, or choose another experiment.name",
-                    dir.display()
-                ))
-                .into());
+                if existing != ExistingRun::Resume {
+                    return Err(Failure::Output(format!(
+                        "{} holds a run of a different configuration (compare its config.toml); \
+                         pass --resume to continue it with this one, --restart to replace it, \
+                         or choose another experiment.name",
+                        dir.display()
+                    ))
+                    .into());
+                }
+                tracing::warn!("{}: resuming with a changed configuration", dir.display());
+                write_atomically(&dir.join("config.toml"), config_text.as_bytes())?;
             }
             let provenance: Value = std::fs::read_to_string(dir.join("run.json"))
                 .ok()
                 .and_then(|t| serde_json::from_str(&t).ok())
                 .unwrap_or_else(|| json!({}));
-            if provenance["status"] == "finished" {
+            let completed = provenance["epochs_completed"].as_u64().unwrap_or(0) as usize;
+            if provenance["status"] == "finished" && completed >= cfg.training.epochs {
                 return Ok(Opened::AlreadyFinished(dir));
             }
             return Self::resume(cfg, dir, lock, provenance, device);

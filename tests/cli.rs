@@ -119,6 +119,18 @@ fn tiny_run_learns_and_writes_the_run_folder() {
         );
         assert_eq!(other.status.code(), Some(5));
         assert!(stderr(&other).contains("--restart"), "{}", stderr(&other));
+        // ... unless asked to resume it anyway: two more epochs on top.
+        let more = imex_run(
+            &[
+                config.to_str().unwrap(),
+                "--set",
+                "training.epochs=6",
+                "--resume",
+            ],
+            dir.path(),
+        );
+        assert!(more.status.success(), "{}", stderr(&more));
+        assert_eq!(read_csv(&run.join("metrics.csv")).1.len(), 6);
     }
 }
 
@@ -407,4 +419,84 @@ fn a_live_lock_refuses_a_second_writer() {
         stderr(&out)
     );
     assert!(!run.join("metrics.csv").exists());
+}
+
+/// A Q-tips folder written by `imex-run data qtips`, damaged by `damage`,
+/// must be refused with exit code 3 and a message naming `culprit`.
+fn refuse_damaged_data(damage: impl Fn(&Path), culprit: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = imex_run(
+        &[
+            "data", "qtips", "--out", "q", "--train", "8", "--val", "4", "--size", "32",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    damage(&dir.path().join("q"));
+    std::fs::write(
+        dir.path().join("x.toml"),
+        format!("{GOOD}widths = [4, 8]\ndepths = [2, 2]\n[data]\npath = \"q\"\ngenerate = false\n"),
+    )
+    .unwrap();
+    let out = imex_run(&["x.toml"], dir.path());
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(culprit),
+        "expected {culprit} in: {}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("results").exists());
+}
+
+#[test]
+fn damaged_data_is_refused_naming_the_file() {
+    // A truncated PNG.
+    refuse_damaged_data(
+        |q| {
+            let png = q.join("train/images/000003.png");
+            let bytes = std::fs::read(&png).unwrap();
+            std::fs::write(&png, &bytes[..bytes.len() / 2]).unwrap();
+        },
+        "000003.png",
+    );
+    // A label outside the classes.
+    refuse_damaged_data(
+        |q| {
+            image::GrayImage::from_pixel(32, 32, image::Luma([9]))
+                .save(q.join("train/labels/000002.png"))
+                .unwrap()
+        },
+        "000002.png",
+    );
+    // An image of another size.
+    refuse_damaged_data(
+        |q| {
+            image::GrayImage::from_pixel(20, 32, image::Luma([64]))
+                .save(q.join("val/images/000001.png"))
+                .unwrap()
+        },
+        "000001.png",
+    );
+    // A file listed but missing.
+    refuse_damaged_data(
+        |q| std::fs::remove_file(q.join("val/labels/000000.png")).unwrap(),
+        "000000.png",
+    );
+}
+
+#[test]
+fn an_unwritable_output_folder_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("blocker"), "a file, not a folder").unwrap();
+    let config = tiny_experiment(dir.path(), "imex");
+    let out = imex_run(
+        &[
+            config.to_str().unwrap(),
+            "--set",
+            "experiment.output_dir=\"blocker/results\"",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(stderr(&out).contains("blocker/results"), "{}", stderr(&out));
 }
