@@ -185,6 +185,16 @@ impl RunFolder {
                     ))
                     .into());
                 }
+                let same_network = Config::parse(&previous, "config.toml", &[])
+                    .is_ok_and(|p| p.model == cfg.model && p.data == cfg.data);
+                if !same_network {
+                    return Err(Failure::Output(format!(
+                        "{}: --resume can change [experiment] and [training] keys only; \
+                         the model or the data differ from its config.toml (--restart to start over)",
+                        dir.display()
+                    ))
+                    .into());
+                }
                 tracing::warn!("{}: resuming with a changed configuration", dir.display());
                 write_atomically(&dir.join("config.toml"), config_text.as_bytes())?;
             }

@@ -131,6 +131,22 @@ fn tiny_run_learns_and_writes_the_run_folder() {
         );
         assert!(more.status.success(), "{}", stderr(&more));
         assert_eq!(read_csv(&run.join("metrics.csv")).1.len(), 6);
+        // A different network cannot be resumed, and nothing changes.
+        let config_before = std::fs::read(run.join("config.toml")).unwrap();
+        let other = imex_run(
+            &[
+                config.to_str().unwrap(),
+                "--set",
+                "model.widths=[4,16]",
+                "--resume",
+            ],
+            dir.path(),
+        );
+        assert_eq!(other.status.code(), Some(5), "{}", stderr(&other));
+        assert_eq!(
+            std::fs::read(run.join("config.toml")).unwrap(),
+            config_before
+        );
     }
 }
 

@@ -83,7 +83,7 @@ impl<B: Backend> FourierBasis<B> {
     }
 
     /// Unnormalised 2-D Hartley transform of every [H, W] slice of `x` [N, C, H, W].
-    pub fn hartley(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    fn hartley(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let [n, c, h, w] = x.dims();
         assert_eq!(
             (h, w),
