@@ -181,66 +181,10 @@ pub fn train<B: AutodiffBackend>(
             point.best_score,
         ),
     };
-    let weights = data.class_weights_tensor::<B>(device);
-    let train = &data.train;
     for epoch in first_epoch..=t.epochs {
         let started = Instant::now();
-        let mut order: Vec<usize> = (0..train.len()).collect();
-        // One stream per epoch: the order of epoch e depends on (seed, e) only.
-        let mut rng = ChaCha8Rng::seed_from_u64(cfg.experiment.seed);
-        rng.set_stream(epoch as u64);
-        order.shuffle(&mut rng);
-        let mut train_metrics = SegmentationMetrics::new(cfg.model.n_classes);
-        let batches: Vec<&[usize]> = order.chunks(t.batch_size).collect();
-        let mut progress = run.progress(epoch, batches.len());
-        for (b, chunk) in batches.iter().enumerate() {
-            net = net.project_kernels();
-            let (x, labels, label_bytes) = train.batch::<B>(chunk, device);
-            let logits = net.forward(x);
-            let (num, den) = weighted_nll(logits.clone(), labels, weights.clone());
-            let loss = num.clone() / den.clone();
-            let (num_v, den_v) = (scalar(num.detach()), scalar(den.detach()));
-            let fault = |what: String| -> anyhow::Error {
-                Failure::Numerical(format!(
-                    "{what} at epoch {epoch}, batch {} of {}; {} (a smaller training.learning_rate or \
-                     training.grad_clip_norm may help)",
-                    b + 1,
-                    batches.len(),
-                    match epoch {
-                        1 => "no checkpoint was written".to_string(),
-                        _ => format!("the last good checkpoint is {}", run.last_checkpoint().display()),
-                    }
-                ))
-                .into()
-            };
-            if !num_v.is_finite() {
-                return Err(fault(format!("the loss is {num_v}")));
-            }
-            train_metrics.add(
-                &predictions(logits.detach()),
-                &label_bytes,
-                train.pixels(),
-                num_v,
-                den_v,
-            );
-            let grads = GradientsParams::from_grads(loss.backward(), &net);
-            net = optim.step(t.learning_rate, net, grads);
-            if !net.weights_finite() {
-                return Err(fault("the update made weights non-finite".to_string()));
-            }
-            progress.advance(train_metrics.loss(), chunk.len());
-            if crate::interrupt::requested() {
-                progress.finish();
-                return Err(Failure::Interrupted(format!(
-                    "stopped during epoch {epoch} (batch {} of {}); run the same command to resume after epoch {}",
-                    b + 1,
-                    batches.len(),
-                    epoch - 1
-                ))
-                .into());
-            }
-        }
-        progress.finish();
+        let (trained, train_metrics) = train_epoch(cfg, data, device, run, net, &mut optim, epoch)?;
+        net = trained;
         let train_seconds = started.elapsed().as_secs_f64();
         let eval_started = Instant::now();
         let val_metrics = evaluate(
@@ -256,7 +200,7 @@ pub fn train<B: AutodiffBackend>(
             val: val_metrics,
             train_seconds,
             eval_seconds: eval_started.elapsed().as_secs_f64(),
-            train_images: train.len(),
+            train_images: data.train.len(),
         };
         let score = match t.checkpoint {
             CheckpointRule::BestValLoss => record.val.loss(),
@@ -270,4 +214,84 @@ pub fn train<B: AutodiffBackend>(
         run.record_epoch(&record, &net.valid(), improved, |path| optim.save(path))?;
     }
     Ok(())
+}
+
+/// One pass over the shuffled training split: per batch, project, forward,
+/// loss, backward, update; metrics accumulated from the training forwards.
+fn train_epoch<B: AutodiffBackend>(
+    cfg: &Config,
+    data: &Prepared,
+    device: &B::Device,
+    run: &RunFolder,
+    mut net: Network<B>,
+    optim: &mut Optim<B>,
+    epoch: usize,
+) -> Result<(Network<B>, SegmentationMetrics)> {
+    let (t, train) = (&cfg.training, &data.train);
+    let weights = data.class_weights_tensor::<B>(device);
+    // One stream per epoch: the order of epoch e depends on (seed, e) only.
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.experiment.seed);
+    rng.set_stream(epoch as u64);
+    order.shuffle(&mut rng);
+    let batches: Vec<&[usize]> = order.chunks(t.batch_size).collect();
+    let mut metrics = SegmentationMetrics::new(cfg.model.n_classes);
+    let mut progress = run.progress(epoch, batches.len());
+    for (b, chunk) in batches.iter().enumerate() {
+        let at = format!("epoch {epoch}, batch {} of {}", b + 1, batches.len());
+        net = net.project_kernels();
+        let (x, labels, label_bytes) = train.batch::<B>(chunk, device);
+        let logits = net.forward(x);
+        let (num, den) = weighted_nll(logits.clone(), labels, weights.clone());
+        let loss = num.clone() / den.clone();
+        let (num_v, den_v) = (scalar(num.detach()), scalar(den.detach()));
+        if !num_v.is_finite() {
+            return Err(numerical_fault(
+                format!("the loss is {num_v} at {at}"),
+                run,
+                epoch,
+            ));
+        }
+        metrics.add(
+            &predictions(logits.detach()),
+            &label_bytes,
+            train.pixels(),
+            num_v,
+            den_v,
+        );
+        let grads = GradientsParams::from_grads(loss.backward(), &net);
+        net = optim.step(t.learning_rate, net, grads);
+        if !net.weights_finite() {
+            return Err(numerical_fault(
+                format!("the update made weights non-finite at {at}"),
+                run,
+                epoch,
+            ));
+        }
+        progress.advance(metrics.loss(), chunk.len());
+        if crate::interrupt::requested() {
+            progress.finish();
+            return Err(Failure::Interrupted(format!(
+                "stopped during {at}; run the same command to resume after epoch {}",
+                epoch - 1
+            ))
+            .into());
+        }
+    }
+    progress.finish();
+    Ok((net, metrics))
+}
+
+fn numerical_fault(what: String, run: &RunFolder, epoch: usize) -> anyhow::Error {
+    let kept = match epoch {
+        1 => "no checkpoint was written".to_string(),
+        _ => format!(
+            "the last good checkpoint is {}",
+            run.last_checkpoint().display()
+        ),
+    };
+    Failure::Numerical(format!(
+        "{what}; {kept} (a smaller training.learning_rate or training.grad_clip_norm may help)"
+    ))
+    .into()
 }
