@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use imex_run::bench::{Bench, BenchOptions};
+use imex_run::compare::{comparison_table, RunMetrics};
 use imex_run::config::Device;
 use imex_run::data::qtips::{write_dataset, QtipsSpec};
 use imex_run::device::{dispatch, resolve};
@@ -59,6 +60,11 @@ enum Command {
     Data(DataCommand),
     /// Time the training step, evaluation and the building blocks
     Bench(BenchArgs),
+    /// Final and best validation metrics of runs side by side (run folders or metrics.csv files)
+    Compare {
+        #[arg(required = true, num_args = 1..)]
+        runs: Vec<PathBuf>,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -188,6 +194,11 @@ fn main() -> ExitCode {
         )
         .map(|()| println!("wrote {}", out.display())),
         Some(Command::Bench(args)) => bench(args),
+        Some(Command::Compare { runs }) => runs
+            .iter()
+            .map(|r| RunMetrics::read(r))
+            .collect::<anyhow::Result<Vec<_>>>()
+            .map(|runs| print!("{}", comparison_table(&runs))),
         None => train(cli.train),
     };
     match result {
