@@ -107,6 +107,8 @@ pub struct RunFolder {
     dir: PathBuf,
     /// Released when the run folder is dropped.
     _lock: RunLock,
+    /// The resolved config, as written to config.toml and into checkpoints.
+    config_text: String,
     metrics: File,
     provenance: Value,
     epochs: usize,
@@ -274,6 +276,7 @@ impl RunFolder {
             _lock: lock,
             metrics,
             provenance,
+            config_text: cfg.to_toml(),
             epochs: cfg.training.epochs,
             interactive,
         })
@@ -383,7 +386,7 @@ impl RunFolder {
         save_optimizer(&optimizer_path(&self.dir, record.epoch))?;
         let tensors = net.to_named_tensors();
         let metadata = HashMap::from([
-            ("config".to_string(), self.config_text()?),
+            ("config".to_string(), self.config_text.clone()),
             ("epoch".to_string(), record.epoch.to_string()),
             (
                 "format".to_string(),
@@ -416,11 +419,6 @@ impl RunFolder {
             record.train_seconds + record.eval_seconds, record.train_images as f64 / record.train_seconds
         );
         Ok(())
-    }
-
-    fn config_text(&self) -> Result<String> {
-        std::fs::read_to_string(self.dir.join("config.toml"))
-            .context("config.toml vanished from the run folder")
     }
 
     /// Marks the run finished, interrupted or failed (with the reason) in run.json.
