@@ -2,8 +2,15 @@
 BIN := target/release/imex-run
 DEVICE ?=
 DEVICE_FLAG := $(if $(DEVICE),--device $(DEVICE),)
+# Seeds of the reproduction targets: make reproduce-small SEEDS=0
+SEEDS ?= 0 1 2
+PAPER_SEEDS ?= 0
 
-.PHONY: help build test quick small paper bench data fmt lint fuzz clean-results
+# $(call seeds,CONFIG,NAME,SEEDS): one run per seed, named NAME_seedS. A run
+# that already finished (with its checkpoints) is not trained again.
+seeds = for s in $(3); do $(BIN) $(1) --set experiment.seed=$$s --set experiment.name=$(2)_seed$$s $(DEVICE_FLAG) || exit $$?; done
+
+.PHONY: help build test quick small paper reproduce-small reproduce report bench data fmt lint fuzz clean-results
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -24,6 +31,19 @@ small: build ## the CPU-scale pair (IMEX and ResNet), see README for times
 paper: build ## the paper's Q-tips pair (100 epochs each; a GPU is advised: DEVICE=cuda)
 	$(BIN) experiments/qtips_imex.toml $(DEVICE_FLAG)
 	$(BIN) experiments/qtips_resnet.toml $(DEVICE_FLAG)
+
+reproduce-small: build ## the CPU-scale study, IMEX and ResNet x 3 seeds, then the report (see README for times)
+	$(call seeds,experiments/qtips_imex_small.toml,qtips_imex_small,$(SEEDS))
+	$(call seeds,experiments/qtips_resnet_small.toml,qtips_resnet_small,$(SEEDS))
+	$(MAKE) report
+
+reproduce: build ## the paper's Q-tips study (100 epochs each; DEVICE=cuda advised), then the report
+	$(call seeds,experiments/qtips_imex.toml,qtips_imex,$(PAPER_SEEDS))
+	$(call seeds,experiments/qtips_resnet.toml,qtips_resnet,$(PAPER_SEEDS))
+	$(MAKE) report
+
+report: build ## redraw every table and figure from results/ into figures/ (no training)
+	$(BIN) report results --out figures
 
 bench: build ## training step, evaluation and building blocks; writes bench.json
 	$(BIN) bench --json bench.json $(DEVICE_FLAG)

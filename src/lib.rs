@@ -4,6 +4,8 @@
 //! `config` (the TOML experiment) → `data` (Q-tips) → `model` (explicit step,
 //! implicit solve, network) → `train` (loop, optimiser) → `metrics` → `run`
 //! (the run folder). `device` picks the backend; `experiment` ties them up.
+//! `results` reads run folders back for `compare`, `predict` and `report`
+//! (tables and figures).
 
 pub mod bench;
 pub mod compare;
@@ -17,5 +19,8 @@ pub mod interrupt;
 pub mod lock;
 pub mod metrics;
 pub mod model;
+pub mod predict;
+pub mod report;
+pub mod results;
 pub mod run;
 pub mod train;

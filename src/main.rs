@@ -2,12 +2,15 @@
 
 use clap::{Parser, Subcommand};
 use imex_run::bench::{Bench, BenchOptions};
-use imex_run::compare::{comparison_table, RunMetrics};
+use imex_run::compare::{comparison_table, Comparison};
 use imex_run::config::Device;
 use imex_run::data::qtips::{write_dataset, QtipsSpec};
 use imex_run::device::{dispatch, resolve};
 use imex_run::error::exit_code;
 use imex_run::experiment::{run_experiment, RunOptions};
+use imex_run::predict::{predict, Checkpoint, SplitName, DEFAULT_IMAGES};
+use imex_run::report::report;
+use imex_run::results::RunRecord;
 use imex_run::run::ExistingRun;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -60,10 +63,38 @@ enum Command {
     Data(DataCommand),
     /// Time the training step, evaluation and the building blocks
     Bench(BenchArgs),
-    /// Final and best validation metrics of runs side by side (run folders or metrics.csv files)
+    /// Final and best validation metrics of runs side by side (run folders or
+    /// metrics.csv files), and an overlay plot of their curves
     Compare {
         #[arg(required = true, num_args = 1..)]
         runs: Vec<PathBuf>,
+        /// Where the overlay plot goes (.png and .svg are added)
+        #[arg(long, default_value = "figures/compare")]
+        plot: PathBuf,
+    },
+    /// Every table and figure of the study, from the run folders under RESULTS
+    Report {
+        #[arg(default_value = "results")]
+        results: PathBuf,
+        #[arg(long, default_value = "figures")]
+        out: PathBuf,
+        /// Validation images shown in the prediction figures
+        #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_IMAGES)]
+        images: Vec<usize>,
+    },
+    /// A trained checkpoint on one split: metrics, class maps and
+    /// probabilities (PNG panels and .npy arrays)
+    Predict {
+        run: PathBuf,
+        #[arg(long, value_enum, default_value = "best")]
+        checkpoint: Checkpoint,
+        #[arg(long, value_enum, default_value = "val")]
+        split: SplitName,
+        #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_IMAGES)]
+        images: Vec<usize>,
+        /// Output folder [default: RUN/predict-CHECKPOINT-SPLIT]
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -166,6 +197,51 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn compare(runs: &[PathBuf], plot: &std::path::Path) -> anyhow::Result<()> {
+    let comparison = Comparison::read(runs)?;
+    print!("{}", comparison_table(&comparison));
+    if let Some(dir) = plot.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    for file in comparison.plot(plot)? {
+        println!("wrote {}", file.display());
+    }
+    Ok(())
+}
+
+fn predict_command(
+    run: &std::path::Path,
+    checkpoint: Checkpoint,
+    split: SplitName,
+    images: &[usize],
+    out: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let record = RunRecord::read(run)?;
+    let prediction = predict(&record, checkpoint, split, images)?;
+    let out = out.unwrap_or_else(|| {
+        run.join(format!(
+            "predict-{}-{}",
+            checkpoint.name(),
+            format!("{split:?}").to_lowercase()
+        ))
+    });
+    let m = &prediction.metrics;
+    println!(
+        "{} checkpoint (epoch {}) on the {} split: loss {:.4}, pixel accuracy {:.4}, mean IoU {:.4}, paper IoU {:.4}",
+        checkpoint.name(),
+        prediction.epoch,
+        format!("{split:?}").to_lowercase(),
+        m.loss(),
+        m.pixel_accuracy(),
+        m.mean_iou(),
+        m.paper_iou()
+    );
+    for file in prediction.write(&out)? {
+        println!("wrote {}", file.display());
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -194,11 +270,26 @@ fn main() -> ExitCode {
         )
         .map(|()| println!("wrote {}", out.display())),
         Some(Command::Bench(args)) => bench(args),
-        Some(Command::Compare { runs }) => runs
-            .iter()
-            .map(|r| RunMetrics::read(r))
-            .collect::<anyhow::Result<Vec<_>>>()
-            .map(|runs| print!("{}", comparison_table(&runs))),
+        Some(Command::Compare { runs, plot }) => compare(&runs, &plot),
+        Some(Command::Report {
+            results,
+            out,
+            images,
+        }) => report(&results, &out, &images).map(|written| {
+            for file in &written.files {
+                println!("wrote {}", file.display());
+            }
+            for reason in &written.skipped {
+                eprintln!("skipped {reason}");
+            }
+        }),
+        Some(Command::Predict {
+            run,
+            checkpoint,
+            split,
+            images,
+            out,
+        }) => predict_command(&run, checkpoint, split, &images, out),
         None => train(cli.train),
     };
     match result {

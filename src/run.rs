@@ -162,7 +162,9 @@ impl RunFolder {
     /// - absent: created with config, provenance and the CSV header;
     /// - holding an unfinished run of the same resolved config: resumed from
     ///   its last checkpoint (CSV rows past it, and a torn last line, dropped);
-    /// - holding a finished run of the same config: nothing to do;
+    /// - holding a finished run of the same config: nothing to do, unless its
+    ///   checkpoints are missing (committed results keep only the metrics):
+    ///   then it is trained again;
     /// - holding a run of another config: refused, unless `existing` says to
     ///   restart (clear it) or to resume anyway (e.g. with more epochs).
     pub fn open(
@@ -205,12 +207,23 @@ impl RunFolder {
                 .and_then(|t| serde_json::from_str(&t).ok())
                 .unwrap_or_else(|| json!({}));
             let completed = provenance["epochs_completed"].as_u64().unwrap_or(0) as usize;
-            if provenance["status"] == "finished" && completed >= cfg.training.epochs {
-                return Ok(Opened::AlreadyFinished(dir));
+            let finished = provenance["status"] == "finished" && completed >= cfg.training.epochs;
+            let checkpoints = ["best", "last"].iter().all(|c| {
+                dir.join("checkpoints")
+                    .join(format!("{c}.safetensors"))
+                    .exists()
+            });
+            match (finished, checkpoints) {
+                (true, true) => return Ok(Opened::AlreadyFinished(dir)),
+                (true, false) => tracing::info!(
+                    "{} holds this run's metrics but not its checkpoints (they are not committed); \
+                     training it again",
+                    dir.display()
+                ),
+                (false, _) => return Self::resume(cfg, dir, lock, provenance, device),
             }
-            return Self::resume(cfg, dir, lock, provenance, device);
         }
-        if restart {
+        if restart || dir.join("metrics.csv").exists() {
             // Everything but our own lock.
             for entry in std::fs::read_dir(&dir)? {
                 let path = entry?.path();

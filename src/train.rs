@@ -63,6 +63,18 @@ pub fn evaluate<B: Backend>(
     split: &crate::data::Split,
     batch_size: usize,
 ) -> SegmentationMetrics {
+    evaluate_each(net, data, split, batch_size, |_, _| {})
+}
+
+/// [`evaluate`], also handing every batch's image indices and logits to
+/// `inspect` (e.g. to keep the predictions of chosen images).
+pub fn evaluate_each<B: Backend>(
+    net: &Network<B>,
+    data: &Prepared,
+    split: &crate::data::Split,
+    batch_size: usize,
+    mut inspect: impl FnMut(&[usize], &Tensor<B, 4>),
+) -> SegmentationMetrics {
     let device = net.classifier.val().device();
     let weights = data.class_weights_tensor::<B>(&device);
     let mut metrics = SegmentationMetrics::new(net.spec.n_classes);
@@ -70,6 +82,7 @@ pub fn evaluate<B: Backend>(
     for chunk in indices.chunks(batch_size) {
         let (x, labels, label_bytes) = split.batch::<B>(chunk, &device);
         let logits = net.forward(x);
+        inspect(chunk, &logits);
         let (num, den) = weighted_nll(logits.clone(), labels, weights.clone());
         metrics.add(
             &predictions(logits),

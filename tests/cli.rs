@@ -2,67 +2,11 @@
 //! folder it writes, and the answers to bad input (message, exit code, and
 //! nothing written).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
-fn imex_run(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_imex-run"))
-        .args(args)
-        .current_dir(cwd)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("the binary runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// A tiny but real experiment: 32 generated Q-tips of 32×32, two blocks.
-fn tiny_experiment(dir: &Path, arch: &str) -> PathBuf {
-    let path = dir.join(format!("tiny_{arch}.toml"));
-    let text = format!(
-        r#"[experiment]
-name = "tiny_{arch}"
-seed = 3
-output_dir = "results"
-
-[model]
-arch = "{arch}"
-widths = [4, 8]
-depths = [2, 2]
-
-[data]
-path = "data/qtips_tiny"
-train_size = 32
-val_size = 8
-image_size = 32
-
-[training]
-optimizer = "adam"
-learning_rate = 1e-2
-batch_size = 8
-epochs = 4
-"#
-    );
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<f64>>) {
-    let mut reader = csv::Reader::from_path(path).unwrap();
-    let header = reader.headers().unwrap().iter().map(String::from).collect();
-    let rows = reader
-        .records()
-        .map(|r| {
-            r.unwrap()
-                .iter()
-                .map(|v| v.parse::<f64>().unwrap())
-                .collect()
-        })
-        .collect();
-    (header, rows)
-}
+mod common;
+use common::{imex_run, metrics_without_timings, read_csv, stderr, tiny_experiment};
 
 #[test]
 fn tiny_run_learns_and_writes_the_run_folder() {
@@ -258,22 +202,6 @@ fn data_command_writes_the_authors_layout() {
 }
 
 /// The CSV without its timing columns, which no two runs share.
-fn metrics_without_timings(path: &Path) -> Vec<Vec<String>> {
-    let mut reader = csv::Reader::from_path(path).unwrap();
-    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
-    let timing = |h: &str| h.ends_with("_seconds") || h.ends_with("_per_second");
-    reader
-        .records()
-        .map(|r| {
-            r.unwrap()
-                .iter()
-                .zip(&header)
-                .filter(|(_, h)| !timing(h))
-                .map(|(v, _)| v.to_string())
-                .collect()
-        })
-        .collect()
-}
 
 #[test]
 fn killed_run_resumes_bit_identical() {

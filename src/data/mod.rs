@@ -50,22 +50,31 @@ impl Split {
         self.height * self.width
     }
 
+    /// Image `i`, normalised, row-major.
+    pub fn image(&self, i: usize) -> &[f32] {
+        &self.images[i * self.pixels()..(i + 1) * self.pixels()]
+    }
+
+    /// Class map of image `i`, row-major.
+    pub fn label(&self, i: usize) -> &[u8] {
+        &self.labels[i * self.pixels()..(i + 1) * self.pixels()]
+    }
+
     /// Images [n, 1, H, W], labels [n, H, W] and the labels as bytes.
     pub fn batch<B: Backend>(
         &self,
         indices: &[usize],
         device: &B::Device,
     ) -> (Tensor<B, 4>, Tensor<B, 3, Int>, Vec<u8>) {
-        let p = self.pixels();
         let (n, h, w) = (indices.len(), self.height, self.width);
         let images: Vec<f32> = indices
             .iter()
-            .flat_map(|&i| &self.images[i * p..(i + 1) * p])
+            .flat_map(|&i| self.image(i))
             .copied()
             .collect();
         let labels: Vec<u8> = indices
             .iter()
-            .flat_map(|&i| &self.labels[i * p..(i + 1) * p])
+            .flat_map(|&i| self.label(i))
             .copied()
             .collect();
         let label_ints: Vec<i64> = labels.iter().map(|&l| l as i64).collect();

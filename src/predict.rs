@@ -1,0 +1,273 @@
+//! `imex-run predict RUN`: a trained checkpoint on one split. The whole split
+//! is evaluated in the run's evaluation batches (so the paper's batch-statistics
+//! BN sees what it saw in training), its metrics are reported, and the class
+//! maps and per-class probabilities of chosen images are kept for figures and
+//! written as `.npy` arrays for anyone who wants to plot them elsewhere.
+
+use crate::data::Prepared;
+use crate::error::Failure;
+use crate::files::write_atomically;
+use crate::model::checkpoint::read_safetensors;
+use crate::model::Network;
+use crate::report::figure::save;
+use crate::report::panels::{PredictionPanels, ProbabilityPanels};
+use crate::results::RunRecord;
+use crate::train::{evaluate_each, predictions};
+use anyhow::Result;
+use burn::backend::Flex;
+use burn::tensor::activation::softmax;
+use npyz::WriterBuilder;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+/// Which stored weights to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Checkpoint {
+    Best,
+    Last,
+}
+
+impl Checkpoint {
+    pub fn name(self) -> &'static str {
+        match self {
+            Checkpoint::Best => "best",
+            Checkpoint::Last => "last",
+        }
+    }
+}
+
+/// Which split to evaluate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SplitName {
+    Train,
+    Val,
+}
+
+/// The validation images the slides show (the authors' indices).
+pub const DEFAULT_IMAGES: [usize; 4] = [18, 33, 3, 11];
+
+/// What a checkpoint made of one split.
+#[derive(Debug, Clone)]
+pub struct Prediction {
+    pub run: String,
+    pub arch: crate::config::Arch,
+    pub checkpoint: Checkpoint,
+    pub epoch: usize,
+    pub split: SplitName,
+    pub metrics: crate::metrics::SegmentationMetrics,
+    pub n_classes: usize,
+    pub height: usize,
+    pub width: usize,
+    /// Indices of the kept images in the split.
+    pub images: Vec<usize>,
+    /// Kept images' intensities in [0, 1] (the normalisation undone).
+    pub intensities: Vec<Vec<f32>>,
+    pub labels: Vec<Vec<u8>>,
+    pub classes: Vec<Vec<u8>>,
+    /// Kept images' class probabilities, [C, H, W] each.
+    pub probabilities: Vec<Vec<f32>>,
+}
+
+/// Evaluates `run`'s `checkpoint` on `split` (on the CPU), keeping `images`.
+pub fn predict(
+    run: &RunRecord,
+    checkpoint: Checkpoint,
+    split: SplitName,
+    images: &[usize],
+) -> Result<Prediction> {
+    let cfg = &run.config;
+    let path = run.checkpoint(checkpoint.name()).ok_or_else(|| {
+        Failure::Data(format!(
+            "{} has no {} checkpoint (checkpoints are not committed: train the run to make them)",
+            run.dir.display(),
+            checkpoint.name()
+        ))
+    })?;
+    let (tensors, metadata) = read_safetensors(&path)?;
+    let epoch = metadata
+        .get("epoch")
+        .and_then(|e| e.parse().ok())
+        .unwrap_or(0);
+    let data = Prepared::load(cfg)?;
+    let split_data = match split {
+        SplitName::Train => &data.train,
+        SplitName::Val => &data.val,
+    };
+    if let Some(&bad) = images.iter().find(|&&i| i >= split_data.len()) {
+        return Err(Failure::Config(format!(
+            "image {bad} does not exist: the {:?} split has {} images (0..{})",
+            split,
+            split_data.len(),
+            split_data.len()
+        ))
+        .into());
+    }
+    let device = Default::default();
+    // Checkpoints hold the weights as the optimiser left them; like training's
+    // evaluation, project same-width kernels onto zero mean before use.
+    let net = Network::<Flex>::from_named_tensors(&cfg.model, &tensors, &device)?.project_kernels();
+    let kept = images.len();
+    let (mut classes, mut probabilities) = (vec![Vec::new(); kept], vec![Vec::new(); kept]);
+    let metrics = evaluate_each(
+        &net,
+        &data,
+        split_data,
+        cfg.training.eval_batch_size,
+        |chunk, logits| {
+            let wanted: Vec<(usize, usize)> = chunk
+                .iter()
+                .enumerate()
+                .flat_map(|(row, i)| {
+                    images
+                        .iter()
+                        .enumerate()
+                        .filter(move |(_, j)| *j == i)
+                        .map(move |(k, _)| (k, row))
+                })
+                .collect();
+            if wanted.is_empty() {
+                return;
+            }
+            let [_, c, h, w] = logits.dims();
+            let class_maps = predictions(logits.clone());
+            let probs: Vec<f32> = softmax(logits.clone(), 1)
+                .into_data()
+                .to_vec()
+                .expect("f32 probabilities");
+            for (k, row) in wanted {
+                classes[k] = class_maps[row * h * w..(row + 1) * h * w].to_vec();
+                probabilities[k] = probs[row * c * h * w..(row + 1) * c * h * w].to_vec();
+            }
+        },
+    );
+    let (mean, std) = (data.mean as f32, data.std as f32);
+    Ok(Prediction {
+        run: run.name().to_string(),
+        arch: cfg.model.arch,
+        checkpoint,
+        epoch,
+        split,
+        metrics,
+        n_classes: cfg.model.n_classes,
+        height: split_data.height,
+        width: split_data.width,
+        images: images.to_vec(),
+        intensities: images
+            .iter()
+            .map(|&i| split_data.image(i).iter().map(|x| x * std + mean).collect())
+            .collect(),
+        labels: images
+            .iter()
+            .map(|&i| split_data.label(i).to_vec())
+            .collect(),
+        classes,
+        probabilities,
+    })
+}
+
+impl Prediction {
+    /// The checkpoint's metrics on the split, as JSON.
+    pub fn metrics_json(&self) -> serde_json::Value {
+        let m = &self.metrics;
+        json!({
+            "run": self.run,
+            "checkpoint": self.checkpoint.name(),
+            "epoch": self.epoch,
+            "split": format!("{:?}", self.split).to_lowercase(),
+            "loss": m.loss(),
+            "pixel_accuracy": m.pixel_accuracy(),
+            "mean_iou": m.mean_iou(),
+            "paper_iou": m.paper_iou(),
+            "class_iou": m.class_iou(),
+            "images": self.images,
+        })
+    }
+
+    /// Writes metrics.json, images/labels/predictions/probabilities.npy and
+    /// the predictions and probabilities figures into `out`.
+    pub fn write(&self, out: &Path) -> Result<Vec<PathBuf>> {
+        std::fs::create_dir_all(out)
+            .map_err(|e| Failure::Output(format!("cannot create {}: {e}", out.display())))?;
+        let (n, c, h, w) = (
+            self.images.len() as u64,
+            self.n_classes as u64,
+            self.height as u64,
+            self.width as u64,
+        );
+        let mut files = Vec::new();
+        let mut npy = |name: &str, bytes: Vec<u8>| -> Result<()> {
+            let path = out.join(name);
+            write_atomically(&path, &bytes)?;
+            files.push(path);
+            Ok(())
+        };
+        npy(
+            "images.npy",
+            npy_bytes(&[n, h, w], self.intensities.concat())?,
+        )?;
+        npy("labels.npy", npy_bytes(&[n, h, w], self.labels.concat())?)?;
+        npy(
+            "predictions.npy",
+            npy_bytes(&[n, h, w], self.classes.concat())?,
+        )?;
+        npy(
+            "probabilities.npy",
+            npy_bytes(&[n, c, h, w], self.probabilities.concat())?,
+        )?;
+        let metrics = out.join("metrics.json");
+        write_atomically(
+            &metrics,
+            (serde_json::to_string_pretty(&self.metrics_json())? + "\n").as_bytes(),
+        )?;
+        files.push(metrics);
+        let columns = [self.clone()];
+        files.extend(save(
+            &PredictionPanels::new(&columns),
+            &out.join("predictions"),
+        )?);
+        files.extend(save(
+            &ProbabilityPanels::new(&columns),
+            &out.join("probabilities"),
+        )?);
+        Ok(files)
+    }
+}
+
+/// An `.npy` file (NumPy's format, readable by `numpy.load`) of `values` in `shape`.
+fn npy_bytes<T: npyz::Serialize + npyz::AutoSerialize>(
+    shape: &[u64],
+    values: Vec<T>,
+) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    {
+        let mut writer = npyz::WriteOptions::new()
+            .default_dtype()
+            .shape(shape)
+            .writer(&mut bytes)
+            .begin_nd()?;
+        writer.extend(values)?;
+        writer.finish()?;
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npy_files_carry_shape_and_values() {
+        let bytes = npy_bytes(&[2, 3], vec![1u8, 2, 3, 4, 5, 6]).unwrap();
+        let file = npyz::NpyFile::new(&bytes[..]).unwrap();
+        assert_eq!(file.shape(), &[2, 3]);
+        assert_eq!(file.into_vec::<u8>().unwrap(), vec![1, 2, 3, 4, 5, 6]);
+        let bytes = npy_bytes(&[1, 2], vec![0.5f32, -1.0]).unwrap();
+        assert_eq!(
+            npyz::NpyFile::new(&bytes[..])
+                .unwrap()
+                .into_vec::<f32>()
+                .unwrap(),
+            vec![0.5, -1.0]
+        );
+    }
+}

@@ -1,0 +1,359 @@
+//! `imex-run report`: every table and figure of the study, from the run
+//! folders alone.
+//!
+//! Runs are grouped into *configurations* (identical resolved configs but for
+//! name, seed, device and output folder: the seeds of one experiment) and
+//! configurations into *studies* (identical but for the architecture and the
+//! implicit term: IMEXnet against its ResNet baseline).
+
+pub mod curves;
+pub mod figure;
+pub mod panels;
+pub mod propagation;
+pub mod stability;
+pub mod table;
+
+use crate::config::{Arch, Config, Device};
+use crate::error::Failure;
+use crate::files::write_atomically;
+use crate::predict::{predict, Checkpoint, Prediction, SplitName};
+use crate::results::{discover, RunRecord};
+use anyhow::Result;
+use curves::{Curve, CurveGrid, CurvePanel};
+use figure::{save, BLUE, PALETTE, VERMILLION};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The seeds of one configuration.
+#[derive(Debug, Clone)]
+pub struct Group {
+    /// The experiment name without its `_seedN` suffix.
+    pub name: String,
+    pub runs: Vec<RunRecord>,
+}
+
+/// Configurations that differ only in the network's architecture.
+#[derive(Debug, Clone)]
+pub struct Study {
+    pub name: String,
+    pub groups: Vec<Group>,
+}
+
+/// What `report` wrote, and what it could not draw.
+#[derive(Debug, Clone, Default)]
+pub struct Written {
+    pub files: Vec<PathBuf>,
+    pub skipped: Vec<String>,
+}
+
+fn strip_seed(name: &str) -> &str {
+    match name.rfind("_seed") {
+        Some(i) if name[i + 5..].chars().all(|c| c.is_ascii_digit()) && i + 5 < name.len() => {
+            &name[..i]
+        }
+        _ => name,
+    }
+}
+
+/// A config with the keys that do not change the experiment blanked out.
+fn configuration_key(config: &Config) -> String {
+    let mut c = config.clone();
+    c.experiment.name.clear();
+    c.experiment.seed = 0;
+    c.experiment.device = Device::Cpu;
+    c.experiment.output_dir = PathBuf::new();
+    c.to_toml()
+}
+
+/// ... and with the architecture and the implicit term blanked out too.
+fn study_key(config: &Config) -> String {
+    let mut c = config.clone();
+    c.model.arch = Arch::Imex;
+    c.model.alpha = 0.0;
+    c.model.operator = crate::config::Operator::Learned;
+    c.model.form = crate::config::Form::Damped;
+    configuration_key(&c)
+}
+
+/// Groups runs into studies of configurations of seeds. Within a
+/// configuration one run per seed is kept (the one with the most epochs).
+pub fn studies(runs: Vec<RunRecord>) -> Vec<Study> {
+    let mut groups: BTreeMap<String, Vec<RunRecord>> = BTreeMap::new();
+    for run in runs {
+        groups
+            .entry(configuration_key(&run.config))
+            .or_default()
+            .push(run);
+    }
+    let mut by_study: BTreeMap<String, Vec<Group>> = BTreeMap::new();
+    for (_, mut runs) in groups {
+        runs.sort_by_key(|r| {
+            (
+                r.config.experiment.seed,
+                std::cmp::Reverse(r.metrics.rows.len()),
+            )
+        });
+        let before = runs.len();
+        runs.dedup_by_key(|r| r.config.experiment.seed);
+        if runs.len() < before {
+            tracing::info!(
+                "{}: {} runs repeat a seed of the same configuration; one per seed is kept",
+                strip_seed(runs[0].name()),
+                before - runs.len()
+            );
+        }
+        let name = strip_seed(runs[0].name()).to_string();
+        by_study
+            .entry(study_key(&runs[0].config))
+            .or_default()
+            .push(Group { name, runs });
+    }
+    let mut studies: Vec<Study> = by_study
+        .into_values()
+        .map(|mut groups| {
+            groups.sort_by_key(|g| (g.runs[0].config.model.arch != Arch::Imex, g.name.clone()));
+            let name = study_name(&groups);
+            Study { name, groups }
+        })
+        .collect();
+    studies.sort_by(|a, b| a.name.cmp(&b.name));
+    for k in 1..studies.len() {
+        if studies[..k].iter().any(|s| s.name == studies[k].name) {
+            studies[k].name = format!("{}_{k}", studies[k].name);
+        }
+    }
+    studies
+}
+
+/// The groups' common name with the architecture words removed:
+/// qtips_imex_small + qtips_resnet_small → qtips_small.
+fn study_name(groups: &[Group]) -> String {
+    let words: Vec<&str> = groups[0]
+        .name
+        .split('_')
+        .filter(|w| !matches!(*w, "imex" | "imexnet" | "resnet"))
+        .collect();
+    match words.join("_") {
+        name if name.is_empty() => "study".to_string(),
+        name => name,
+    }
+}
+
+fn arch_label(arch: Arch) -> &'static str {
+    match arch {
+        Arch::Imex => "IMEXnet",
+        Arch::Resnet => "ResNet",
+    }
+}
+
+/// Colour of a configuration: IMEX blue and ResNet vermillion (as in every
+/// figure of the report), further configurations from the palette.
+fn colour(study: &Study, g: usize) -> plotters::style::RGBColor {
+    let arch = study.groups[g].runs[0].config.model.arch;
+    let first_of_arch = study.groups[..g]
+        .iter()
+        .all(|h| h.runs[0].config.model.arch != arch);
+    match (arch, first_of_arch) {
+        (Arch::Imex, true) => BLUE,
+        (Arch::Resnet, true) => VERMILLION,
+        _ => PALETTE[(g + 2) % PALETTE.len()],
+    }
+}
+
+fn group_label(study: &Study, g: usize) -> String {
+    let group = &study.groups[g];
+    let arch = group.runs[0].config.model.arch;
+    let same_arch = study
+        .groups
+        .iter()
+        .filter(|h| h.runs[0].config.model.arch == arch)
+        .count();
+    let mut label = arch_label(arch).to_string();
+    if same_arch > 1 {
+        label = format!("{label} ({})", group.name);
+    }
+    if group.runs.len() > 1 {
+        label = format!("{label}, {} seeds", group.runs.len());
+    }
+    label
+}
+
+/// (epoch, value).
+type Points = Vec<(f64, f64)>;
+/// (epoch, lowest, highest) over seeds.
+type Band = Vec<(f64, f64, f64)>;
+
+/// Mean over seeds per epoch (the epochs every seed reached), and the
+/// min–max band when there are several seeds.
+fn mean_curve(group: &Group, column: &str) -> Result<(Points, Option<Band>)> {
+    let series = group
+        .runs
+        .iter()
+        .map(|r| r.metrics.column(column))
+        .collect::<Result<Vec<_>>>()?;
+    let epochs = group.runs[0].metrics.epochs();
+    let common = series.iter().map(Vec::len).min().unwrap_or(0);
+    let mut mean = Vec::new();
+    let mut band = Vec::new();
+    for e in 0..common {
+        let values: Vec<f64> = series.iter().map(|s| s[e]).collect();
+        let m = values.iter().sum::<f64>() / values.len() as f64;
+        let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        mean.push((epochs[e] as f64, m));
+        band.push((epochs[e] as f64, lo, hi));
+    }
+    Ok((mean, (series.len() > 1).then_some(band)))
+}
+
+/// The training (dashed) and validation (solid) curves of one metric.
+fn curve_panel(
+    study: &Study,
+    metric: &str,
+    label: &str,
+    y_range: Option<std::ops::Range<f64>>,
+) -> Result<CurvePanel> {
+    let mut curves = Vec::new();
+    for g in 0..study.groups.len() {
+        for (split, dashed) in [("train", true), ("val", false)] {
+            let (points, band) = mean_curve(&study.groups[g], &format!("{split}_{metric}"))?;
+            curves.push(Curve {
+                label: format!(
+                    "{}, {}",
+                    group_label(study, g),
+                    if dashed { "training" } else { "validation" }
+                ),
+                colour: colour(study, g),
+                dashed,
+                points,
+                band,
+            });
+        }
+    }
+    Ok(CurvePanel {
+        title: format!("{label}: training (dashed) and validation (solid)"),
+        y_label: label.to_string(),
+        y_range,
+        curves,
+    })
+}
+
+/// Loss, mean IoU and accuracy against epoch, one file each.
+fn curve_figures(study: &Study, out: &Path) -> Result<Vec<PathBuf>> {
+    let max_loss = study
+        .groups
+        .iter()
+        .flat_map(|g| &g.runs)
+        .flat_map(|r| ["train_loss", "val_loss"].map(|c| r.metrics.column(c)))
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .fold(0.0, f64::max);
+    // The authors plotted the loss on [0, 1.5].
+    let loss_range = (max_loss <= 1.5).then_some(0.0..1.5);
+    let figures = [
+        ("loss", "weighted cross-entropy", loss_range),
+        ("mean_iou", "mean IoU over classes", Some(0.0..1.0)),
+        ("pixel_accuracy", "pixel accuracy", None),
+    ];
+    let mut files = Vec::new();
+    for (metric, label, range) in figures {
+        let panel = curve_panel(study, metric, label, range)?;
+        let title = format!("Q-tips, {}: {label} by epoch", study.name);
+        files.extend(save(
+            &CurveGrid::new(&title, vec![panel]),
+            &out.join(format!("{}_{metric}", study.name)),
+        )?);
+    }
+    Ok(files)
+}
+
+/// Predictions and probability maps of the first seed of every configuration.
+fn prediction_figures(study: &Study, out: &Path, images: &[usize]) -> Result<Vec<PathBuf>> {
+    let predictions = study
+        .groups
+        .iter()
+        .map(|g| predict(&g.runs[0], Checkpoint::Best, SplitName::Val, images))
+        .collect::<Result<Vec<Prediction>>>()?;
+    let mut files = save(
+        &panels::PredictionPanels::new(&predictions),
+        &out.join(format!("{}_predictions", study.name)),
+    )?;
+    files.extend(save(
+        &panels::ProbabilityPanels::new(&predictions),
+        &out.join(format!("{}_probabilities", study.name)),
+    )?);
+    Ok(files)
+}
+
+/// Regenerates every table and figure from the runs under `results` into `out`.
+pub fn report(results: &Path, out: &Path, images: &[usize]) -> Result<Written> {
+    let runs = discover(results)?;
+    if runs.is_empty() {
+        return Err(Failure::Data(format!(
+            "no run folders (metrics.csv with config.toml) under {}",
+            results.display()
+        ))
+        .into());
+    }
+    std::fs::create_dir_all(out)
+        .map_err(|e| Failure::Output(format!("cannot create {}: {e}", out.display())))?;
+    let studies = studies(runs);
+    let mut written = Written::default();
+    let mut rows = Vec::new();
+    for study in &studies {
+        for group in &study.groups {
+            rows.push(table::Row::of(&study.name, group)?);
+        }
+        written.files.extend(curve_figures(study, out)?);
+        let missing: Vec<String> = study
+            .groups
+            .iter()
+            .filter(|g| g.runs[0].checkpoint("best").is_none())
+            .map(|g| g.runs[0].dir.display().to_string())
+            .collect();
+        if missing.is_empty() {
+            written
+                .files
+                .extend(prediction_figures(study, out, images)?);
+        } else {
+            written.skipped.push(format!(
+                "{}: predictions and probability maps need the trained checkpoints of {} \
+                 (they are not committed; train the runs, e.g. `make reproduce-small`)",
+                study.name,
+                missing.join(", ")
+            ));
+        }
+    }
+    for (extension, text) in [
+        ("md", table::markdown(&rows)),
+        ("tex", table::latex(&rows)),
+        ("csv", table::csv(&rows)?),
+    ] {
+        let path = out.join(format!("qtips_table.{extension}"));
+        write_atomically(&path, text.as_bytes())?;
+        written.files.push(path);
+    }
+    written.files.extend(save(
+        &stability::StabilityFigure,
+        &out.join("stability_regions"),
+    )?);
+    written.files.extend(save(
+        &propagation::PropagationFigure::new(Default::default()),
+        &out.join("propagation"),
+    )?);
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_suffixes_are_stripped() {
+        assert_eq!(strip_seed("qtips_imex_small_seed12"), "qtips_imex_small");
+        assert_eq!(strip_seed("qtips_imex_small"), "qtips_imex_small");
+        assert_eq!(strip_seed("run_seed"), "run_seed");
+        assert_eq!(strip_seed("a_seedling"), "a_seedling");
+    }
+}

@@ -1,0 +1,219 @@
+//! Image panels of trained networks: image | ground truth | predictions, and
+//! per-class probability maps, in the class colours of the slides.
+
+use super::figure::{
+    centred_text, class_legend, colour_bar, viridis, Figure, Raster, CLASS_COLOURS, CLASS_NAMES,
+    FONT, LABEL_SIZE, TITLE_SIZE,
+};
+use crate::config::Arch;
+use crate::predict::Prediction;
+use anyhow::Result;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+const SCALE: u32 = 3;
+const GAP: i32 = 16;
+const TOP: i32 = 70;
+const ROW_LABEL: i32 = 70;
+
+fn network(prediction: &Prediction) -> String {
+    let arch = match prediction.arch {
+        Arch::Imex => "IMEXnet",
+        Arch::Resnet => "ResNet",
+    };
+    format!("{arch} prediction")
+}
+
+fn class_map(classes: &[u8], width: usize, height: usize) -> Raster {
+    Raster::from_fn(width, height, |i| {
+        CLASS_COLOURS[(classes[i] as usize).min(CLASS_COLOURS.len() - 1)]
+    })
+}
+
+fn grey(intensities: &[f32], width: usize, height: usize) -> Raster {
+    Raster::from_fn(width, height, |i| {
+        let v = (intensities[i].clamp(0.0, 1.0) * 255.0).round() as u8;
+        RGBColor(v, v, v)
+    })
+}
+
+/// Draws `cells[row][column]` as a grid under column titles, rows labelled
+/// with the image index.
+fn draw_grid<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    titles: &[String],
+    rows: &[(String, Vec<Raster>)],
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let Some(side) = rows
+        .first()
+        .and_then(|r| r.1.first())
+        .map(|r| r.width as i32 * SCALE as i32)
+    else {
+        return Ok(());
+    };
+    for (k, title) in titles.iter().enumerate() {
+        let x = ROW_LABEL + k as i32 * (side + GAP) + side / 2;
+        centred_text(area, title, (x, TOP - 30), LABEL_SIZE - 2)?;
+    }
+    for (r, (label, cells)) in rows.iter().enumerate() {
+        let y = TOP + r as i32 * (side + GAP);
+        centred_text(
+            area,
+            label,
+            (ROW_LABEL / 2, y + side / 2 - 10),
+            LABEL_SIZE - 2,
+        )?;
+        for (k, cell) in cells.iter().enumerate() {
+            cell.enlarged(SCALE)
+                .draw(area, (ROW_LABEL + k as i32 * (side + GAP), y))?;
+        }
+    }
+    Ok(())
+}
+
+fn grid_size(columns: usize, rows: usize, side: usize, extra: (u32, u32)) -> (u32, u32) {
+    let side = side as u32 * SCALE;
+    (
+        ROW_LABEL as u32 + columns as u32 * (side + GAP as u32) + extra.0,
+        TOP as u32 + rows as u32 * (side + GAP as u32) + extra.1,
+    )
+}
+
+/// Image | ground truth | each network's class map, one row per image.
+pub struct PredictionPanels<'a> {
+    predictions: &'a [Prediction],
+}
+
+impl<'a> PredictionPanels<'a> {
+    /// `predictions` of the same images of the same split (e.g. IMEX, ResNet).
+    pub fn new(predictions: &'a [Prediction]) -> Self {
+        Self { predictions }
+    }
+}
+
+impl Figure for PredictionPanels<'_> {
+    fn size(&self) -> (u32, u32) {
+        let first = &self.predictions[0];
+        let (w, h) = grid_size(
+            2 + self.predictions.len(),
+            first.images.len(),
+            first.width,
+            (20, 70),
+        );
+        (w.max(900), h + 40)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        let first = &self.predictions[0];
+        let (w, h) = (first.width, first.height);
+        let split = match first.split {
+            crate::predict::SplitName::Train => "training",
+            crate::predict::SplitName::Val => "validation",
+        };
+        let root = root.titled(
+            &format!(
+                "Q-tips {split} images: segmentations ({} checkpoints)",
+                first.checkpoint.name()
+            ),
+            (FONT, TITLE_SIZE),
+        )?;
+        let (_, full_height) = root.dim_in_pixel();
+        let (grid, legend) = root.split_vertically(full_height - 60);
+        let titles: Vec<String> = ["image".to_string(), "ground truth".to_string()]
+            .into_iter()
+            .chain(self.predictions.iter().map(network))
+            .collect();
+        let rows: Vec<(String, Vec<Raster>)> = first
+            .images
+            .iter()
+            .enumerate()
+            .map(|(k, index)| {
+                let cells = [
+                    grey(&first.intensities[k], w, h),
+                    class_map(&first.labels[k], w, h),
+                ]
+                .into_iter()
+                .chain(
+                    self.predictions
+                        .iter()
+                        .map(|p| class_map(&p.classes[k], w, h)),
+                )
+                .collect();
+                (format!("#{index}"), cells)
+            })
+            .collect();
+        draw_grid(&grid, &titles, &rows)?;
+        class_legend(&legend)
+    }
+}
+
+/// Per-class probability maps (the object classes), each network in turn.
+pub struct ProbabilityPanels<'a> {
+    predictions: &'a [Prediction],
+}
+
+impl<'a> ProbabilityPanels<'a> {
+    pub fn new(predictions: &'a [Prediction]) -> Self {
+        Self { predictions }
+    }
+
+    fn classes(&self) -> std::ops::Range<usize> {
+        1..self.predictions[0].n_classes
+    }
+}
+
+impl Figure for ProbabilityPanels<'_> {
+    fn size(&self) -> (u32, u32) {
+        let first = &self.predictions[0];
+        let columns = self.predictions.len() * self.classes().len();
+        grid_size(columns, first.images.len(), first.width, (130, 40))
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        let first = &self.predictions[0];
+        let (w, h) = (first.width, first.height);
+        let root = root.titled("Class probabilities p(class | pixel)", (FONT, TITLE_SIZE))?;
+        let (full_width, _) = root.dim_in_pixel();
+        let (grid, bar) = root.split_horizontally(full_width - 120);
+        let mut titles = Vec::new();
+        for p in self.predictions {
+            let arch = network(p).replace(" prediction", "");
+            for c in self.classes() {
+                let class = CLASS_NAMES
+                    .get(c)
+                    .map_or(format!("class {c}"), |n| n.to_string());
+                titles.push(format!("{arch}: {}", class.split(' ').next().unwrap_or("")));
+            }
+        }
+        let plane = w * h;
+        let rows: Vec<(String, Vec<Raster>)> = first
+            .images
+            .iter()
+            .enumerate()
+            .map(|(k, index)| {
+                let cells = self
+                    .predictions
+                    .iter()
+                    .flat_map(|p| {
+                        self.classes().map(move |c| {
+                            let probs = &p.probabilities[k][c * plane..(c + 1) * plane];
+                            Raster::from_fn(w, h, |i| viridis(probs[i] as f64))
+                        })
+                    })
+                    .collect();
+                (format!("#{index}"), cells)
+            })
+            .collect();
+        draw_grid(&grid, &titles, &rows)?;
+        colour_bar(&bar, "probability", (0.0, 1.0), viridis)
+    }
+}

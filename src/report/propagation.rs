@@ -1,0 +1,307 @@
+//! The paper's Figure 1: how far information travels through an explicit
+//! network and through the semi-implicit one.
+//!
+//! An impulse is pushed through linear networks with a fixed smoothing
+//! operator L (the 9-point Laplacian stencil of the authors' code, without
+//! its 1e-2 scale): the ResNet step Y ← Y − hLY (3×3, so one pixel per step)
+//! for 20 and for 5 steps, and the IMEX step of the authors' code
+//! Y ← (I + hαL)⁻¹(Y − hLY) for 5 steps, through the same exact periodic
+//! solve the networks use. The explicit kernel's second moment is 2h per
+//! step; the implicit step adds 2hα more, so its spread grows as 2n(h + hα).
+
+use super::figure::{
+    colour_bar, viridis, Figure, Raster, BLUE, FONT, GREEN, LABEL_SIZE, TICK_SIZE, TITLE_SIZE,
+    VERMILLION,
+};
+use crate::model::explicit::conv3x3;
+use crate::model::implicit::FourierBasis;
+use crate::model::network::LAPLACIAN_STENCIL;
+use anyhow::Result;
+use burn::backend::Flex;
+use burn::tensor::{Tensor, TensorData};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+type B = Flex;
+
+/// The demonstration's settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Demonstration {
+    /// Image side (the impulse sits at its centre).
+    pub size: usize,
+    /// Step size; the explicit step is stable for h ≤ 2/max ŝ = 0.375.
+    pub h: f64,
+    /// Strength of the implicit term.
+    pub alpha: f64,
+}
+
+impl Default for Demonstration {
+    fn default() -> Self {
+        Self {
+            size: 96,
+            h: 0.25,
+            alpha: 40.0,
+        }
+    }
+}
+
+/// The smoothing operator L: the authors' Laplacian stencil times 100,
+/// [[-1,-4,-1],[-4,20,-4],[-1,-4,-1]]/6 ≈ −Δ.
+fn stencil() -> [f32; 9] {
+    LAPLACIAN_STENCIL.map(|s| s * 100.0)
+}
+
+/// A network's output, row-major `size × size`.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub label: String,
+    pub values: Vec<f32>,
+}
+
+impl Demonstration {
+    pub fn impulse(&self) -> Vec<f32> {
+        let mut image = vec![0.0; self.size * self.size];
+        image[self.centre() * self.size + self.centre()] = 1.0;
+        image
+    }
+
+    fn centre(&self) -> usize {
+        self.size / 2
+    }
+
+    fn tensor(&self, image: &[f32]) -> Tensor<B, 4> {
+        let data = TensorData::new(image.to_vec(), [1, 1, self.size, self.size]);
+        Tensor::from_data(data, &Default::default())
+    }
+
+    fn explicit_step(&self, y: Tensor<B, 4>) -> Tensor<B, 4> {
+        let kernel = Tensor::from_data(
+            TensorData::new(stencil().to_vec(), [1, 1, 3, 3]),
+            &y.device(),
+        );
+        y.clone() - conv3x3(y, kernel).mul_scalar(self.h)
+    }
+
+    /// `steps` ResNet steps Y ← Y − hLY.
+    pub fn explicit(&self, image: &[f32], steps: usize) -> Vec<f32> {
+        let y = (0..steps).fold(self.tensor(image), |y, _| self.explicit_step(y));
+        y.into_data().to_vec().expect("f32 image")
+    }
+
+    /// `steps` IMEX steps Y ← (I + hαL)⁻¹(Y − hLY).
+    pub fn semi_implicit(&self, image: &[f32], steps: usize) -> Vec<f32> {
+        let device = Default::default();
+        let basis = FourierBasis::<B>::new(self.size, self.size, &device);
+        let stencil = Tensor::from_data(TensorData::new(stencil().to_vec(), [3, 3]), &device);
+        let lambda = basis.symbol_of_stencil(stencil);
+        let y = (0..steps).fold(self.tensor(image), |y, _| {
+            basis.solve(self.explicit_step(y), lambda.clone(), self.h * self.alpha)
+        });
+        y.into_data().to_vec().expect("f32 image")
+    }
+
+    /// The three networks of the figure on the impulse.
+    pub fn responses(&self) -> Vec<Response> {
+        let impulse = self.impulse();
+        vec![
+            Response {
+                label: "ResNet, 20 steps".into(),
+                values: self.explicit(&impulse, 20),
+            },
+            Response {
+                label: "ResNet, 5 steps".into(),
+                values: self.explicit(&impulse, 5),
+            },
+            Response {
+                label: format!("IMEX, 5 steps, hα = {}", self.h * self.alpha),
+                values: self.semi_implicit(&impulse, 5),
+            },
+        ]
+    }
+
+    /// Chebyshev distance from the centre of the farthest pixel with
+    /// |Y| > `fraction` · max|Y| (fraction 0: the exact support).
+    pub fn reach(&self, values: &[f32], fraction: f32) -> usize {
+        let peak = values.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let c = self.centre() as isize;
+        values
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.abs() > fraction * peak)
+            .map(|(i, _)| {
+                let (y, x) = ((i / self.size) as isize, (i % self.size) as isize);
+                (y - c).abs().max((x - c).abs()) as usize
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Σ Y and the second moment Σ (x − c)² Y along one axis.
+    pub fn moments(&self, values: &[f32]) -> (f64, f64) {
+        let c = self.centre() as f64;
+        values
+            .iter()
+            .enumerate()
+            .fold((0.0, 0.0), |(mass, second), (i, &v)| {
+                let dx = (i % self.size) as f64 - c;
+                (mass + v as f64, second + dx * dx * v as f64)
+            })
+    }
+}
+
+/// Decades shown in the heat maps: log10(|Y| / max|Y|) ∈ [−FLOOR, 0].
+const FLOOR: f64 = 6.0;
+/// The share of the peak that counts as "arrived" in the captions.
+const ARRIVED: f32 = 1e-3;
+
+/// Heat maps of the three responses and their profiles through the centre.
+pub struct PropagationFigure {
+    pub demo: Demonstration,
+    pub responses: Vec<Response>,
+}
+
+impl PropagationFigure {
+    pub fn new(demo: Demonstration) -> Self {
+        Self {
+            responses: demo.responses(),
+            demo,
+        }
+    }
+}
+
+fn log_magnitude(values: &[f32]) -> Vec<f64> {
+    let peak = values.iter().fold(0f32, |m, v| m.max(v.abs())) as f64;
+    values
+        .iter()
+        .map(|&v| ((v.abs() as f64) / peak).log10().max(-FLOOR))
+        .collect()
+}
+
+const SCALE: u32 = 3;
+const COLOURS: [RGBColor; 3] = [VERMILLION, GREEN, BLUE];
+
+impl Figure for PropagationFigure {
+    fn size(&self) -> (u32, u32) {
+        (1500, 1000)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        let root = root.titled(
+            "Information propagation from an impulse: explicit vs semi-implicit steps",
+            (FONT, TITLE_SIZE),
+        )?;
+        let (maps, profile) = root.split_vertically(440);
+        let (maps, bar) = maps.split_horizontally(1380);
+        let side = self.demo.size as u32 * SCALE;
+        let inputs = std::iter::once(("input: impulse".to_string(), self.demo.impulse()));
+        let panels = inputs.chain(self.responses.iter().map(|r| {
+            let reach = self.demo.reach(&r.values, ARRIVED);
+            (
+                format!("{}: 0.1 % within {reach} px", r.label),
+                r.values.clone(),
+            )
+        }));
+        for (k, (title, values)) in panels.enumerate() {
+            let x = 20 + k as i32 * (side as i32 + 40);
+            super::figure::centred_text(&maps, &title, (x + side as i32 / 2, 10), LABEL_SIZE - 2)?;
+            let logs = log_magnitude(&values);
+            let raster = Raster::from_fn(self.demo.size, self.demo.size, |i| {
+                if values[i] == 0.0 {
+                    BLACK
+                } else {
+                    viridis(1.0 + logs[i] / FLOOR)
+                }
+            });
+            raster.enlarged(SCALE).draw(&maps, (x, 40))?;
+        }
+        colour_bar(&bar, "log10 |Y| / max |Y|", (-FLOOR, 0.0), viridis)?;
+
+        let half = self.demo.size as f64 / 2.0;
+        let mut chart = ChartBuilder::on(&profile)
+            .caption(
+                "profile through the centre row (black pixels above: exactly zero)",
+                (FONT, LABEL_SIZE),
+            )
+            .margin(20)
+            .x_label_area_size(50)
+            .y_label_area_size(80)
+            .build_cartesian_2d(-half..half, -12.0..0.5)?;
+        chart
+            .configure_mesh()
+            .x_desc("distance from the impulse (pixels)")
+            .y_desc("log10 |Y| / max |Y|")
+            .axis_desc_style((FONT, LABEL_SIZE))
+            .label_style((FONT, TICK_SIZE))
+            .light_line_style(WHITE.mix(0.0))
+            .bold_line_style(BLACK.mix(0.08))
+            .draw()?;
+        let row = self.demo.size / 2;
+        for (response, colour) in self.responses.iter().zip(COLOURS) {
+            let peak = response.values.iter().fold(0f32, |m, v| m.max(v.abs())) as f64;
+            let points: Vec<(f64, f64)> = (0..self.demo.size)
+                .map(|x| (x, response.values[row * self.demo.size + x].abs() as f64))
+                .filter(|(_, v)| *v > 0.0)
+                .map(|(x, v)| (x as f64 - half, (v / peak).log10()))
+                .collect();
+            let style = colour.stroke_width(3);
+            chart
+                .draw_series(LineSeries::new(points, style))?
+                .label(&response.label)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 28, y)], style));
+        }
+        chart
+            .configure_series_labels()
+            .label_font((FONT, TICK_SIZE))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.4))
+            .position(SeriesLabelPosition::LowerRight)
+            .draw()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 3×3 step moves information exactly one pixel: n steps reach n.
+    #[test]
+    fn explicit_support_grows_one_pixel_per_step() {
+        let demo = Demonstration::default();
+        for steps in [1, 5, 20] {
+            let y = demo.explicit(&demo.impulse(), steps);
+            assert_eq!(demo.reach(&y, 0.0), steps);
+        }
+    }
+
+    /// One implicit step couples every pixel.
+    #[test]
+    fn the_implicit_step_reaches_every_pixel() {
+        let demo = Demonstration::default();
+        let y = demo.semi_implicit(&demo.impulse(), 1);
+        assert!(y.iter().all(|&v| v != 0.0));
+        assert_eq!(demo.reach(&y, 0.0), demo.size / 2);
+    }
+
+    /// L annihilates constants (ŝ(0) = 0), so both steps keep the mass 1;
+    /// the second moment is 2hn explicitly and 2n(h + hα) semi-implicitly
+    /// (the stencil's second moment is −2; the periodic wrap is negligible at
+    /// this spread). Tolerances: float32 sums of ~10⁴ terms.
+    #[test]
+    fn moments_match_the_closed_forms() {
+        let demo = Demonstration::default();
+        let (mass, second) = demo.moments(&demo.explicit(&demo.impulse(), 20));
+        assert!((mass - 1.0).abs() < 1e-5, "{mass}");
+        assert!((second - 2.0 * demo.h * 20.0).abs() < 1e-4, "{second}");
+        let (mass, second) = demo.moments(&demo.semi_implicit(&demo.impulse(), 5));
+        let expected = 2.0 * 5.0 * (demo.h + demo.h * demo.alpha);
+        assert!((mass - 1.0).abs() < 1e-4, "{mass}");
+        assert!(
+            (second - expected).abs() < 1e-3 * expected,
+            "{second} vs {expected}"
+        );
+    }
+}
