@@ -6,6 +6,7 @@
 //! (the run folder). `device` picks the backend; `experiment` ties them up.
 
 pub mod bench;
+pub mod check;
 pub mod compare;
 pub mod config;
 pub mod data;
