@@ -3,7 +3,7 @@ BIN := target/release/imex-run
 DEVICE ?=
 DEVICE_FLAG := $(if $(DEVICE),--device $(DEVICE),)
 
-.PHONY: help build test quick small paper bench data fmt lint fuzz clean-results
+.PHONY: help build test quick small paper bench data fmt lint fuzz clean-results check gpu-bin gpu-check
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -27,6 +27,18 @@ paper: build ## the paper's Q-tips pair (100 epochs each; a GPU is advised: DEVI
 
 bench: build ## training step, evaluation and building blocks; writes bench.json
 	$(BIN) bench --json bench.json $(DEVICE_FLAG)
+
+check: build ## numerical check of a device against the peer fixtures and the CPU (DEVICE=cuda on a GPU)
+	$(BIN) check $(if $(DEVICE),--device $(DEVICE),--device cpu --geometry narrow)
+
+gpu-bin: build ## the release binary stripped and gzipped for the device tool: target/gpu/imex-run.gz
+	mkdir -p target/gpu
+	strip -o target/gpu/imex-run $(BIN)
+	gzip -6 -c target/gpu/imex-run > target/gpu/imex-run.gz
+	@ls -l target/gpu/imex-run.gz
+
+gpu-check: ## on an NVIDIA machine: check, bench, PyTorch bench, 2 paper epochs, summary (DEVICE=cpu QUICK=1 to try here)
+	DEVICE=$(or $(DEVICE),cuda) bash scripts/gpu-check.sh $(if $(QUICK),--quick,)
 
 data: build ## write the Q-tips set to data/qtips (the runs also create it on demand)
 	$(BIN) data qtips --out data/qtips

@@ -13,13 +13,15 @@
 #
 # then one summary table (scripts/gpu_check_summary.py), also in summary.md.
 #
-# Usage:  bash scripts/gpu-check.sh [--quick] [BINARY]        (BINARY: target/release/imex-run)
+# Usage:  bash scripts/gpu-check.sh [--quick] [BINARY]
+#         BINARY: the release build, plain or gzipped (`make gpu-bin`); by default
+#         target/release/imex-run, else target/gpu/imex-run.gz
 # Environment:
 #   DEVICE   cuda (default) or cpu: everything on the CPU, to test this script anywhere
 #   OUT      where the results go (the device tool sets it); else ./gpu-check-out
 #   BUDGET   seconds the whole script may take (default 540); stages get what is left
 #   PYTHON   the Python with torch (default python3)
-#   WORK     scratch folder for the run folders (default /tmp/gpu-check-work)
+#   WORK     scratch folder for the data set and run folders (default /tmp/gpu-check-work)
 # --quick: narrow geometry, tiny inputs, one truncated epoch; for testing the script.
 #
 # Writes at most 8 files to OUT (the device tool brings back no more): summary.md,
@@ -28,7 +30,7 @@
 set -u -o pipefail
 
 QUICK=0
-BIN=target/release/imex-run
+BIN=
 for arg in "$@"; do
     case "$arg" in
         --quick) QUICK=1 ;;
@@ -46,12 +48,26 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 
 case "$DEVICE" in cuda|cpu) ;; *) echo "gpu-check: DEVICE must be cuda or cpu, not '$DEVICE'" >&2; exit 2 ;; esac
-if [ ! -x "$BIN" ]; then
-    echo "gpu-check: no executable binary at $BIN: build it first (cargo build --release) and carry it" >&2
+mkdir -p "$OUT" "$WORK" || exit 2
+if [ -z "$BIN" ]; then
+    for b in target/release/imex-run target/gpu/imex-run.gz; do
+        if [ -f "$b" ]; then BIN=$b; break; fi
+    done
+fi
+# The release binary (~87 MB) is over the device tool's 64 MiB carry limit:
+# `make gpu-bin` strips and gzips it, and it is unpacked here.
+case "$BIN" in
+    *.gz)
+        gunzip -c "$BIN" > "$WORK/imex-run" && chmod +x "$WORK/imex-run" || {
+            echo "gpu-check: cannot unpack $BIN into $WORK" >&2; exit 2; }
+        BIN=$WORK/imex-run ;;
+esac
+if [ -z "$BIN" ] || [ ! -x "$BIN" ]; then
+    echo "gpu-check: no executable binary (${BIN:-target/release/imex-run or target/gpu/imex-run.gz}):" \
+        "build it first (make gpu-bin) and carry it" >&2
     exit 2
 fi
 BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
-mkdir -p "$OUT" "$WORK" || exit 2
 OUT=$(cd "$OUT" && pwd)
 LOG=$OUT/gpu-check.log
 : > "$LOG"
@@ -159,7 +175,8 @@ fi
 for arch in imex resnet; do
     rm -f "$OUT/metrics_$arch.csv"
     run_stage "epochs_$arch" 120 "$BIN" "experiments/qtips_$arch.toml" --device "$DEVICE" "${EPOCH_ARGS[@]}" \
-        --set "experiment.name=gpucheck_$arch" --set "experiment.output_dir=$WORK/runs" --restart
+        --set "experiment.name=gpucheck_$arch" --set "experiment.output_dir=$WORK/runs" \
+        --set "data.path=$WORK/qtips" --restart
     # What finished is kept even after a time-out: the CSV gains a row per epoch.
     if [ -f "$WORK/runs/gpucheck_$arch/metrics.csv" ]; then
         cp "$WORK/runs/gpucheck_$arch/metrics.csv" "$OUT/metrics_$arch.csv"
