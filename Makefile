@@ -10,7 +10,7 @@ PAPER_SEEDS ?= 0
 # that already finished (with its checkpoints) is not trained again.
 seeds = for s in $(3); do $(BIN) $(1) --set experiment.seed=$$s --set experiment.name=$(2)_seed$$s $(DEVICE_FLAG) || exit $$?; done
 
-.PHONY: help build test quick small paper reproduce-small reproduce report bench data fmt lint fuzz clean-results
+.PHONY: help build test quick small paper reproduce-small reproduce report bench data fmt lint fuzz clean-results check gpu-bin gpu-check
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -47,6 +47,18 @@ report: build ## redraw every table and figure from results/ into figures/ (no t
 
 bench: build ## training step, evaluation and building blocks; writes bench.json
 	$(BIN) bench --json bench.json $(DEVICE_FLAG)
+
+check: build ## numerical check of a device against the peer fixtures and the CPU (DEVICE=cuda on a GPU)
+	$(BIN) check $(if $(DEVICE),--device $(DEVICE),--device cpu --geometry narrow)
+
+gpu-bin: build ## the release binary stripped and gzipped for the device tool: target/gpu/imex-run.gz
+	mkdir -p target/gpu
+	strip -o target/gpu/imex-run $(BIN)
+	gzip -6 -c target/gpu/imex-run > target/gpu/imex-run.gz
+	@ls -l target/gpu/imex-run.gz
+
+gpu-check: ## on an NVIDIA machine: check, bench, PyTorch bench, 2 paper epochs, summary (DEVICE=cpu QUICK=1 to try here)
+	DEVICE=$(or $(DEVICE),cuda) bash scripts/gpu-check.sh $(if $(QUICK),--quick,)
 
 data: build ## write the Q-tips set to data/qtips (the runs also create it on demand)
 	$(BIN) data qtips --out data/qtips

@@ -256,3 +256,21 @@ impl BackendTask for Bench {
         Ok(out)
     }
 }
+
+/// The timings as CSV: name, median_ms, min_ms, max_ms, images_per_second
+/// (empty where not a training or evaluation row).
+pub fn timings_csv(timings: &[Timing]) -> Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["name", "median_ms", "min_ms", "max_ms", "images_per_second"])?;
+    for t in timings {
+        w.write_record([
+            t.name.clone(),
+            format!("{:.4}", t.median_ms),
+            format!("{:.4}", t.min_ms),
+            format!("{:.4}", t.max_ms),
+            t.images_per_second
+                .map_or(String::new(), |v| format!("{v:.4}")),
+        ])?;
+    }
+    Ok(String::from_utf8(w.into_inner()?)?)
+}

@@ -8,6 +8,7 @@
 //! (tables and figures).
 
 pub mod bench;
+pub mod check;
 pub mod compare;
 pub mod config;
 pub mod data;

@@ -1,12 +1,13 @@
 //! The `imex-run` command line: a thin layer over the library.
 
 use clap::{Parser, Subcommand};
-use imex_run::bench::{Bench, BenchOptions};
+use imex_run::bench::{timings_csv, Bench, BenchOptions};
+use imex_run::check::{check_table, failures, Check, CheckOptions};
 use imex_run::compare::{comparison_table, Comparison};
 use imex_run::config::Device;
 use imex_run::data::qtips::{write_dataset, QtipsSpec};
 use imex_run::device::{dispatch, resolve};
-use imex_run::error::exit_code;
+use imex_run::error::{exit_code, Failure};
 use imex_run::experiment::{run_experiment, RunOptions};
 use imex_run::predict::{predict, Checkpoint, SplitName, DEFAULT_IMAGES};
 use imex_run::report::report;
@@ -63,6 +64,8 @@ enum Command {
     Data(DataCommand),
     /// Time the training step, evaluation and the building blocks
     Bench(BenchArgs),
+    /// Numerical checks on a device: the peer fixtures, and one training step against the CPU
+    Check(CheckArgs),
     /// Final and best validation metrics of runs side by side (run folders or
     /// metrics.csv files), and an overlay plot of their curves
     Compare {
@@ -120,6 +123,28 @@ struct BenchArgs {
     #[arg(long)]
     skip_ops: bool,
     /// Also write the timings as JSON
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Also write the timings as CSV (name, median_ms, min_ms, max_ms, images_per_second)
+    #[arg(long)]
+    csv: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+struct CheckArgs {
+    /// Device to check (its results are compared with the CPU's and the peer's)
+    #[arg(long, value_enum, default_value = "auto")]
+    device: DeviceArg,
+    /// Network of the step comparison: narrow (8/16/32) or paper (64/128/256), 4 layers per block
+    #[arg(long, default_value = "paper", value_parser = ["narrow", "paper"])]
+    geometry: String,
+    #[arg(long, default_value_t = 2)]
+    batch: usize,
+    #[arg(long, default_value_t = 64)]
+    size: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Also write the rows as JSON
     #[arg(long)]
     json: Option<PathBuf>,
 }
@@ -194,6 +219,10 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")?;
         println!("wrote {}", path.display());
     }
+    if let Some(path) = args.csv {
+        std::fs::write(&path, timings_csv(&timings)?)?;
+        println!("wrote {}", path.display());
+    }
     Ok(())
 }
 
@@ -242,6 +271,45 @@ fn predict_command(
     Ok(())
 }
 
+fn check(args: CheckArgs) -> anyhow::Result<()> {
+    if args.batch == 0 || args.size < 3 {
+        return Err(Failure::Config("check needs --batch ≥ 1 and --size ≥ 3".into()).into());
+    }
+    let widths = if args.geometry == "paper" {
+        vec![64, 128, 256]
+    } else {
+        vec![8, 16, 32]
+    };
+    let options = CheckOptions {
+        geometry: args.geometry,
+        widths,
+        batch: args.batch,
+        size: args.size,
+        seed: args.seed,
+    };
+    let accelerator = resolve(args.device.into())?;
+    let rows = dispatch(accelerator, Check(options))?;
+    println!("check on {}", accelerator.label());
+    print!("{}", check_table(&rows));
+    if let Some(path) = args.json {
+        let report = serde_json::json!({ "device": accelerator.label(), "rows": rows });
+        std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")?;
+        println!("wrote {}", path.display());
+    }
+    match failures(&rows) {
+        0 => {
+            println!("check: all {} comparisons pass", rows.len());
+            Ok(())
+        }
+        n => Err(Failure::Numerical(format!(
+            "check: {n} of {} comparisons outside tolerance on {}",
+            rows.len(),
+            accelerator.label()
+        ))
+        .into()),
+    }
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -270,6 +338,7 @@ fn main() -> ExitCode {
         )
         .map(|()| println!("wrote {}", out.display())),
         Some(Command::Bench(args)) => bench(args),
+        Some(Command::Check(args)) => check(args),
         Some(Command::Compare { runs, plot }) => compare(&runs, &plot),
         Some(Command::Report {
             results,

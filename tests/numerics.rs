@@ -10,35 +10,19 @@
 
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::{backend::Backend, Distribution, Tensor, TensorData};
-use imex_run::config::{Config, ModelSection};
-use imex_run::model::checkpoint::{read_safetensors, HostTensor, NamedTensors};
+use imex_run::check::{
+    compare_step_with_cpu, compare_with_peer, peer_fixture, rel_err, values, StepInput, Verdict,
+};
+use imex_run::config::{Arch, Config, ModelSection};
+use imex_run::model::checkpoint::read_safetensors;
 use imex_run::model::explicit::{conv3x3, conv3x3_adjoint, project_zero_mean};
 use imex_run::model::implicit::FourierBasis;
 use imex_run::model::network::LAPLACIAN_STENCIL;
-use imex_run::model::{Network, ParamCounts};
-use imex_run::train::weighted_nll;
+use imex_run::model::ParamCounts;
 use std::path::Path;
 
 type B = Flex;
 type AD = Autodiff<Flex>;
-
-fn values<Bk: Backend, const D: usize>(t: Tensor<Bk, D>) -> Vec<f64> {
-    t.into_data().convert::<f64>().to_vec::<f64>().unwrap()
-}
-
-fn max_abs(v: &[f64]) -> f64 {
-    v.iter().fold(0.0, |m, x| m.max(x.abs()))
-}
-
-/// max |a − b| / max |b|.
-fn rel_err(a: &[f64], b: &[f64]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    let diff = a
-        .iter()
-        .zip(b)
-        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
-    diff / max_abs(b).max(1e-30)
-}
 
 fn random<Bk: Backend, const D: usize>(shape: [usize; D], seed: u64) -> Tensor<Bk, D> {
     Bk::seed(&Default::default(), seed);
@@ -270,94 +254,74 @@ fn parameter_counts_of_the_paper_geometry() {
     );
 }
 
-/// The whole network, loss and gradients against the peer reference.
-fn check_against_peer(arch: &str) {
+/// The whole network, loss and gradients against the peer reference, with
+/// the comparison `imex-run check` runs on a device (`src/check.rs`), here
+/// from the fixture file rather than the copy embedded in the binary.
+fn check_against_peer(arch: Arch) {
+    let name = if arch == Arch::Imex { "imex" } else { "resnet" };
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(format!("tests/fixtures/peer_{arch}.safetensors"));
-    let (t, _) = read_safetensors(&path).unwrap();
-    let spec = model_spec(&format!(
-        "arch = \"{arch}\"\nwidths = [4, 8]\ndepths = [2, 2]\nh = 0.5"
-    ));
-    let device = Default::default();
-    let weights: NamedTensors = t
-        .iter()
-        .filter(|(k, _)| matches!(k.chars().next(), Some('K' | 'L' | 'W')))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let net = Network::<AD>::from_named_tensors(&spec, &weights, &device)
-        .unwrap()
-        .project_kernels();
-    let get = |name: &str| -> &HostTensor {
-        t.get(name)
-            .unwrap_or_else(|| panic!("fixture lacks {name}"))
-    };
-    let reference = |name: &str| {
-        get(name)
-            .values
-            .iter()
-            .map(|&v| v as f64)
-            .collect::<Vec<f64>>()
-    };
-    let x: Tensor<AD, 4> = get("x").to_tensor(&device);
-    let x = x.require_grad();
-    let labels = Tensor::<AD, 3, burn::tensor::Int>::from_data(
-        TensorData::new(
-            get("labels")
-                .values
-                .iter()
-                .map(|&v| v as i64)
-                .collect::<Vec<_>>(),
-            get("labels").shape.clone(),
-        ),
-        &device,
+        .join(format!("tests/fixtures/peer_{name}.safetensors"));
+    let (fixture, _) = read_safetensors(&path).unwrap();
+    assert_eq!(
+        fixture,
+        peer_fixture(arch).unwrap(),
+        "embedded fixture is stale"
     );
-    let weights_t: Tensor<AD, 1> = get("class_weights").to_tensor(&device);
-    // Layer by layer, then logits.
-    let features = net.features(x.clone());
-    assert!(rel_err(&values(features.clone()), &reference("features")) < 1e-4);
-    let logits = net.classify(features);
-    let err = rel_err(&values(logits.clone()), &reference("logits"));
-    assert!(err < 1e-4, "{arch} logits: {err:e}");
-    let (num, den) = weighted_nll(logits, labels, weights_t);
-    let loss = num / den;
-    let loss_value = values(loss.clone())[0];
-    assert!(
-        (loss_value - reference("loss")[0]).abs() < 1e-5,
-        "{arch} loss {loss_value} vs {:?}",
-        reference("loss")
-    );
-    let grads = loss.backward();
-    let mut checked = 0;
-    for (j, layer) in net.layers.iter().enumerate() {
-        let g = values(layer.kernel.val().grad(&grads).unwrap());
-        let err = rel_err(&g, &reference(&format!("grad_K{j}")));
-        assert!(err < 1e-3, "{arch} grad_K{j}: {err:e}");
-        checked += 1;
-        if let Some(c) = &layer.operator_kernel {
-            let err = rel_err(
-                &values(c.val().grad(&grads).unwrap()),
-                &reference(&format!("grad_L{j}")),
-            );
-            assert!(err < 1e-3, "{arch} grad_L{j}: {err:e}");
-            checked += 1;
-        }
+    let rows = compare_with_peer::<AD>(arch, &fixture, &Default::default(), false).unwrap();
+    for row in &rows {
+        assert_eq!(row.verdict, Verdict::Pass, "{name}: {row:?}");
     }
-    let err = rel_err(
-        &values(net.classifier.val().grad(&grads).unwrap()),
-        &reference("grad_W"),
-    );
-    assert!(err < 1e-3, "{arch} grad_W: {err:e}");
-    let err = rel_err(&values(x.grad(&grads).unwrap()), &reference("grad_x"));
-    assert!(err < 1e-3, "{arch} grad_x: {err:e}");
-    assert_eq!(checked, if arch == "imex" { 6 } else { 4 });
+    let count = |q: &str| {
+        rows.iter()
+            .find(|r| r.quantity == q)
+            .map_or(0, |r| r.tensors)
+    };
+    // 4 layers: K everywhere, L on the two same-width layers of IMEX; W; x.
+    assert_eq!(count("grad K"), 4);
+    assert_eq!(count("grad L"), if arch == Arch::Imex { 2 } else { 0 });
+    assert_eq!((count("grad W"), count("grad x")), (1, 1));
+    assert_eq!(rows.len(), if arch == Arch::Imex { 7 } else { 6 });
+}
+
+/// The same step on the same device: the comparison itself is exact.
+#[test]
+fn step_against_cpu_on_the_cpu_is_exact() {
+    let input = StepInput::random(2, 12, 5);
+    for arch in [Arch::Imex, Arch::Resnet] {
+        let rows = compare_step_with_cpu::<AD>(
+            arch,
+            "narrow",
+            &[4, 8],
+            &input,
+            1,
+            &Default::default(),
+            false,
+        );
+        assert!(
+            rows.iter()
+                .all(|r| r.verdict == Verdict::Pass && r.error == 0.0),
+            "{rows:?}"
+        );
+    }
+}
+
+/// A perturbed result is caught: NaN and an O(1) error fail, float32 noise passes.
+#[test]
+fn check_rows_judge_errors() {
+    let b = vec![1.0, -2.0, 0.5];
+    assert_eq!(rel_err(&b, &b), 0.0);
+    assert!(rel_err(&[1.0, f64::NAN, 0.5], &b).is_nan());
+    let noisy: Vec<f64> = b.iter().map(|v| v * (1.0 + 1e-7)).collect();
+    assert!(rel_err(&noisy, &b) < 1e-6);
+    assert!((rel_err(&[1.0, -1.0, 0.5], &b) - 0.5).abs() < 1e-12);
 }
 
 #[test]
 fn imex_network_matches_peer_reference() {
-    check_against_peer("imex");
+    check_against_peer(Arch::Imex);
 }
 
 #[test]
 fn resnet_network_matches_peer_reference() {
-    check_against_peer("resnet");
+    check_against_peer(Arch::Resnet);
 }

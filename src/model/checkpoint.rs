@@ -55,16 +55,23 @@ pub type NamedTensors = BTreeMap<String, HostTensor>;
 /// tensors are converted) and its metadata.
 pub fn read_safetensors(path: &Path) -> Result<(NamedTensors, HashMap<String, String>)> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let parsed = SafeTensors::deserialize(&bytes)
-        .map_err(|e| Failure::Data(format!("{} is not a safetensors file: {e}", path.display())))?;
-    let (_, header) = SafeTensors::read_metadata(&bytes)
-        .map_err(|e| Failure::Data(format!("{}: bad safetensors header: {e}", path.display())))?;
+    parse_safetensors(&bytes, &path.display().to_string())
+}
+
+/// [`read_safetensors`] on bytes already in memory; `origin` names them in errors.
+pub fn parse_safetensors(
+    bytes: &[u8],
+    origin: &str,
+) -> Result<(NamedTensors, HashMap<String, String>)> {
+    let parsed = SafeTensors::deserialize(bytes)
+        .map_err(|e| Failure::Data(format!("{origin} is not a safetensors file: {e}")))?;
+    let (_, header) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| Failure::Data(format!("{origin}: bad safetensors header: {e}")))?;
     let mut tensors = NamedTensors::new();
     for (name, view) in parsed.tensors() {
         let values = decode(&view).ok_or_else(|| {
             Failure::Data(format!(
-                "{}: tensor {name} has unsupported dtype {:?}",
-                path.display(),
+                "{origin}: tensor {name} has unsupported dtype {:?}",
                 view.dtype()
             ))
         })?;
