@@ -5,6 +5,7 @@ DEVICE_FLAG := $(if $(DEVICE),--device $(DEVICE),)
 # Seeds of the reproduction targets: make reproduce-small SEEDS=0
 SEEDS ?= 0 1 2
 PAPER_SEEDS ?= 0
+REPORT = $(BIN) report results --out figures
 
 # $(call seeds,CONFIG,NAME,SEEDS): one run per seed, named NAME_seedS. A run
 # that already finished (with its checkpoints) is not trained again.
@@ -35,15 +36,15 @@ paper: build ## the paper's Q-tips pair (100 epochs each; a GPU is advised: DEVI
 reproduce-small: build ## the CPU-scale study, IMEX and ResNet x 3 seeds, then the report (see README for times)
 	$(call seeds,experiments/qtips_imex_small.toml,qtips_imex_small,$(SEEDS))
 	$(call seeds,experiments/qtips_resnet_small.toml,qtips_resnet_small,$(SEEDS))
-	$(MAKE) report
+	$(REPORT)
 
 reproduce: build ## the paper's Q-tips study (100 epochs each; DEVICE=cuda advised), then the report
 	$(call seeds,experiments/qtips_imex.toml,qtips_imex,$(PAPER_SEEDS))
 	$(call seeds,experiments/qtips_resnet.toml,qtips_resnet,$(PAPER_SEEDS))
-	$(MAKE) report
+	$(REPORT)
 
 report: build ## redraw every table and figure from results/ into figures/ (no training)
-	$(BIN) report results --out figures
+	$(REPORT)
 
 bench: build ## training step, evaluation and building blocks; writes bench.json
 	$(BIN) bench --json bench.json $(DEVICE_FLAG)

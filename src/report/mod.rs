@@ -231,7 +231,10 @@ fn curve_panel(
         }
     }
     Ok(CurvePanel {
-        title: format!("{label}: training (dashed) and validation (solid)"),
+        title: match study.groups.iter().any(|g| g.runs.len() > 1) {
+            true => format!("{label}: training (dashed), validation (solid); band: seed range"),
+            false => format!("{label}: training (dashed) and validation (solid)"),
+        },
         y_label: label.to_string(),
         y_range,
         curves,

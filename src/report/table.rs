@@ -199,6 +199,18 @@ fn latex_escape(text: &str) -> String {
         .replace('#', "\\#")
 }
 
+/// "quoted" → ``quoted'' (TeX's opening and closing quotes).
+fn latex_quotes(text: &str) -> String {
+    text.split('"')
+        .enumerate()
+        .map(|(i, part)| match i {
+            0 => part.to_string(),
+            i if i % 2 == 1 => format!("``{part}"),
+            _ => format!("''{part}"),
+        })
+        .collect()
+}
+
 /// Rows as a LaTeX table (needs `\usepackage{booktabs}`).
 pub fn latex(rows: &[Row]) -> String {
     let mut out = String::from(
@@ -207,9 +219,7 @@ pub fn latex(rows: &[Row]) -> String {
     let _ = writeln!(
         out,
         "\\caption{{{}}}",
-        latex_escape(&caption(rows))
-            .replace('±', "$\\pm$")
-            .replace('"', "``")
+        latex_quotes(&latex_escape(&caption(rows))).replace('±', "$\\pm$")
     );
     out.push_str("\\label{tab:qtips}\n\\begin{tabular}{llrrrcccc}\n\\toprule\n");
     out.push_str(
@@ -316,5 +326,11 @@ mod tests {
         assert!((s.std.unwrap() - 0.034588).abs() < 1e-5);
         assert_eq!(s.show(3, 1.0, " ± "), "0.580 ± 0.035");
         assert_eq!(Summary::of(&[0.5]).show(2, 100.0, " ± "), "50.00");
+    }
+
+    #[test]
+    fn latex_gets_tex_quotes_and_escapes() {
+        assert_eq!(latex_quotes("a \"b\" c \"d\""), "a ``b'' c ``d''");
+        assert_eq!(latex_escape("qtips_small 5%"), "qtips\\_small 5\\%");
     }
 }
