@@ -882,14 +882,14 @@ impl Config {
         if dataset.task() != task {
             return;
         }
+        // (Q-tips checks its channel count when it loads, as it always has.)
         c.check(
-            self.model.in_channels == dataset.channels(),
+            task == Task::Segmentation || self.model.in_channels == dataset.channels(),
             "model.in_channels",
             format_args!(
-                "{} for data.dataset = {:?} (its images have {} channels)",
+                "{} for data.dataset = {:?} (its images are RGB)",
                 dataset.channels(),
-                serde_name(&dataset),
-                dataset.channels()
+                serde_name(&dataset)
             ),
             self.model.in_channels,
         );
@@ -1610,6 +1610,133 @@ mod tests {
         let text = "[experiment]\nname = \"t\"\n";
         let cfg = Config::parse(text, ORIGIN, &sets(&["model.arch=imex"])).unwrap();
         assert_eq!(cfg.model.arch, Arch::Imex);
+    }
+
+    /// A valid depth experiment on the synthetic set; `[data]` starts on line 7.
+    const DEPTH: &str = "[experiment]\nname = \"d\"\n[model]\narch = \"imex\"\ntask = \"depth\"\nin_channels = 3\n[data]\ndataset = \"synthetic_rgbd\"\nheight = 24\nwidth = 32\n";
+
+    #[test]
+    fn depth_keys_parse_and_round_trip() {
+        let text =
+            format!("{DEPTH}flip = true\n[training]\nloss = \"silog\"\nsilog_lambda = 0.85\n");
+        let cfg = Config::parse(&text, ORIGIN, &[]).unwrap();
+        assert_eq!(cfg.model.task, Task::Depth);
+        assert_eq!(cfg.model.head_width(), 1);
+        assert_eq!(cfg.data.dataset, Dataset::SyntheticRgbd);
+        assert_eq!(
+            (cfg.data.height, cfg.data.width, cfg.data.flip),
+            (24, 32, true)
+        );
+        assert_eq!(cfg.training.loss, Loss::Silog);
+        assert_eq!(cfg.training.silog_lambda, 0.85);
+        assert_eq!(Config::parse(&cfg.to_toml(), "r.toml", &[]).unwrap(), cfg);
+        // auto resolves per task.
+        let cfg = Config::parse(DEPTH, ORIGIN, &[]).unwrap();
+        assert_eq!(cfg.training.loss.resolve(cfg.model.task), Loss::L1);
+        assert_eq!(Loss::Auto.resolve(Task::Segmentation), Loss::CrossEntropy);
+        assert_eq!(
+            Config::parse(MINIMAL, ORIGIN, &[])
+                .unwrap()
+                .model
+                .head_width(),
+            4
+        );
+    }
+
+    #[test]
+    fn depth_key_errors_name_line_and_key() {
+        // Task and data set disagree.
+        let text = format!("{MINIMAL}task = \"depth\"\n");
+        assert_has(
+            &parse_error(&text, &[]),
+            &[
+                "exp.toml:5:",
+                "key `model.task`",
+                "\"segmentation\" for data.dataset = \"qtips\"",
+            ],
+        );
+        // RGB needs 3 input channels.
+        let text = DEPTH.replace("in_channels = 3", "in_channels = 1");
+        assert_has(
+            &parse_error(&text, &[]),
+            &[
+                "exp.toml:6:",
+                "key `model.in_channels`",
+                "3 for data.dataset = \"synthetic_rgbd\"",
+            ],
+        );
+        // A segmentation loss for depth, a depth loss for segmentation.
+        let text = format!("{DEPTH}[training]\nloss = \"cross_entropy\"\n");
+        assert_has(
+            &parse_error(&text, &[]),
+            &[
+                "exp.toml:12:",
+                "key `training.loss`",
+                "\"l1\", \"l2\" or \"silog\"",
+            ],
+        );
+        let text = format!("{MINIMAL}[training]\nloss = \"l2\"\n");
+        assert_has(
+            &parse_error(&text, &[]),
+            &["exp.toml:6:", "key `training.loss`", "\"cross_entropy\""],
+        );
+        let text = format!("{DEPTH}[training]\nloss = \"silgo\"\n");
+        assert_has(
+            &parse_error(&text, &[]),
+            &[
+                "exp.toml:12:",
+                "key `training.loss`",
+                "did you mean \"silog\"?",
+            ],
+        );
+        let text = format!("{DEPTH}[training]\nsilog_lambda = 1.5\n");
+        assert_has(
+            &parse_error(&text, &[]),
+            &["exp.toml:12:", "key `training.silog_lambda`", "[0, 1]"],
+        );
+        let text = format!("{DEPTH}[training]\nclass_weights = [1.0, 1.0, 1.0, 1.0]\n");
+        assert_has(
+            &parse_error(&text, &[]),
+            &[
+                "exp.toml:12:",
+                "key `training.class_weights`",
+                "segmentation",
+            ],
+        );
+        // Sizes: the synthetic set needs one; crops and sizes come in pairs.
+        let text = DEPTH.replace("height = 24", "height = 0");
+        assert_has(
+            &parse_error(&text, &[]),
+            &["exp.toml:9:", "key `data.height`", ">= 8"],
+        );
+        let text = format!("{DEPTH}crop_height = 8\n");
+        assert_has(
+            &parse_error(&text, &[]),
+            &[
+                "exp.toml: key `data.crop_width` (default)",
+                "both or neither",
+            ],
+        );
+        let text = DEPTH.replace("width = 32", "width = 0");
+        assert_has(
+            &parse_error(&text, &[]),
+            &["exp.toml:10:", "key `data.width`"],
+        );
+        let text = DEPTH.replace("synthetic_rgbd", "nyu");
+        assert_has(
+            &parse_error(&text, &[]),
+            &[
+                "exp.toml:8:",
+                "key `data.dataset`",
+                "did you mean \"nyu_mat\"?",
+            ],
+        );
+        // Real data needs its file; an override is blamed as such.
+        let text = DEPTH.replace("synthetic_rgbd", "nyu_mat");
+        assert_has(
+            &parse_error(&text, &["data.path="]),
+            &["--set data.path=: key `data.path`"],
+        );
     }
 
     #[test]
