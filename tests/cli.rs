@@ -649,7 +649,7 @@ fn depth_bad_input_is_refused() {
         ),
         &[],
         2,
-        &["bad.toml:12", "training.loss", "\"l1\""],
+        &["bad.toml:11", "training.loss", "\"l1\""],
     );
     refuse(
         &format!("{depth}[data]\ndataset = \"qtips\"\n"),

@@ -317,3 +317,25 @@ fn synthetic_prepared_has_the_configured_size() {
     let stats = data.depth.unwrap();
     assert!(stats.log_depth_std > 0.1, "{stats:?}");
 }
+
+/// The real file's read speed, for the README: run with
+/// `IMEX_NYU_MAT=data/nyu/nyu_depth_v2_labeled.mat cargo test --release --test depth -- --ignored --nocapture`.
+#[test]
+#[ignore = "needs a large .mat file named by IMEX_NYU_MAT"]
+fn nyu_mat_read_speed_of_a_real_file() {
+    let path = std::env::var("IMEX_NYU_MAT").expect("set IMEX_NYU_MAT to a .mat file");
+    let mat = NyuMat::open(Path::new(&path)).unwrap();
+    let n = mat.len.min(32);
+    let started = std::time::Instant::now();
+    for i in 0..n {
+        std::hint::black_box(mat.frame(i).unwrap());
+    }
+    let per_frame = started.elapsed().as_secs_f64() / n as f64;
+    println!(
+        "{path}: {n} frames of {}×{} in {:.3} s, {:.1} ms per frame",
+        mat.height,
+        mat.width,
+        per_frame * n as f64,
+        per_frame * 1e3
+    );
+}
