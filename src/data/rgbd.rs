@@ -411,7 +411,7 @@ pub fn read_split_file(path: &Path, frames: usize) -> anyhow::Result<(Vec<usize>
             };
             (read("trainNdxs")?, read("testNdxs")?)
         } else {
-            let vars = super::mat5::read_numeric(&bytes).map_err(|e| fail(e))?;
+            let vars = super::mat5::read_numeric(&bytes).map_err(&fail)?;
             let get = |name: &str| {
                 vars.iter()
                     .find(|(n, _)| n == name)
@@ -546,8 +546,8 @@ pub fn resize(f: &Frame, h: usize, w: usize) -> Frame {
                 for y in r * sy..(r + 1) * sy {
                     for x in c * sx..(c + 1) * sx {
                         let i = y * fw + x;
-                        for k in 0..3 {
-                            acc[k] += f.rgb[3 * i + k] as u32;
+                        for (a, &v) in acc.iter_mut().zip(&f.rgb[3 * i..3 * i + 3]) {
+                            *a += v as u32;
                         }
                         d += f.depth[i] as f64;
                     }
