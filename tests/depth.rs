@@ -339,3 +339,46 @@ fn nyu_mat_read_speed_of_a_real_file() {
         per_frame * 1e3
     );
 }
+
+#[test]
+fn depth_losses_match_hand_computation() {
+    use burn::tensor::{Tensor, TensorData};
+    use imex_run::config::Loss;
+    use imex_run::train::{depth_from_head, depth_loss};
+    type B = burn::backend::Flex;
+    let device = Default::default();
+    let t = |v: Vec<f32>| Tensor::<B, 4>::from_data(TensorData::new(v, [2, 1, 1, 2]), &device);
+    // Image 1: pred (1, 2) vs (2, 2); image 2: pred (3, 3) vs (3, 3).
+    let (pred, truth) = (t(vec![1.0, 2.0, 3.0, 3.0]), t(vec![2.0, 2.0, 3.0, 3.0]));
+    let value = |loss, lambda| {
+        let (num, den) = depth_loss(pred.clone(), truth.clone(), loss, lambda);
+        (num.into_scalar() as f64, den)
+    };
+    assert_eq!(value(Loss::L1, 0.5), (1.0, 4.0));
+    assert_eq!(value(Loss::L2, 0.5), (1.0, 4.0));
+    // Image 1: g = (ln ½, 0): mean g² = (ln 2)²/2, mean g = −(ln 2)/2 → (ln 2)²(½ − λ/4); image 2: 0.
+    let ln2 = 2f64.ln();
+    for lambda in [0.0, 0.5, 1.0] {
+        let (num, den) = value(Loss::Silog, lambda);
+        assert!(
+            (num - ln2 * ln2 * (0.5 - lambda / 4.0)).abs() < 1e-6,
+            "{lambda}: {num}"
+        );
+        assert_eq!(den, 2.0);
+    }
+    // The head: z = 0 is exp(μ); z = 1 is exp(μ + σ).
+    let stats = imex_run::data::DepthStats {
+        rgb_mean: [0.5; 3],
+        rgb_std: [0.2; 3],
+        log_depth_mean: 1.0,
+        log_depth_std: 0.5,
+    };
+    let d = depth_from_head(t(vec![0.0, 1.0, -2.0, 0.0]), &stats)
+        .into_data()
+        .to_vec::<f32>()
+        .unwrap();
+    let expected = [1f64.exp(), 1.5f64.exp(), 0f64.exp(), 1f64.exp()];
+    for (a, b) in d.iter().zip(expected) {
+        assert!((*a as f64 - b).abs() < 1e-5 * b, "{a} vs {b}");
+    }
+}
