@@ -75,3 +75,8 @@ lint: ## clippy, warnings as errors
 
 clean-results: ## delete the run folders (results/*) but keep the committed ones
 	git clean -fdX results/
+
+.PHONY: depth
+depth: build ## the synthetic depth pair (IMEX and ResNet), CPU, see README "Depth"
+	$(BIN) experiments/depth_synth_imex.toml $(DEVICE_FLAG)
+	$(BIN) experiments/depth_synth_resnet.toml $(DEVICE_FLAG)

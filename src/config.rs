@@ -67,6 +67,10 @@ pub struct ExperimentSection {
 pub struct ModelSection {
     /// Required: IMEXnet or its ResNet baseline.
     pub arch: Arch,
+    /// What the head predicts: class scores or depth. Chooses the head's
+    /// width, the loss, the metrics and the columns of metrics.csv.
+    #[serde(default)]
+    pub task: Task,
     /// Channels of each resolution level.
     #[serde(default = "defaults::widths")]
     pub widths: Vec<usize>,
@@ -87,6 +91,7 @@ pub struct ModelSection {
     pub batchnorm: BatchNormMode,
     #[serde(default = "defaults::in_channels")]
     pub in_channels: usize,
+    /// Classes of a segmentation task (the depth head has one channel).
     #[serde(default = "defaults::n_classes")]
     pub n_classes: usize,
     /// Convolution kernels start as U[0,1) * this.
@@ -116,6 +121,23 @@ pub struct DataSection {
     pub image_size: usize,
     /// Use only the first N training images; 0 = all.
     pub train_limit: usize,
+    /// RGB-D sets: official split file (`splits.mat` with `trainNdxs` and
+    /// `testNdxs`, 1-based, or a text file of the 1-based test indices); empty
+    /// = the split column of the CSV, else a seeded split.
+    pub split_file: PathBuf,
+    /// RGB-D sets without a split file: seeds the permutation that picks
+    /// `val_size` validation and then `train_size` training frames.
+    pub split_seed: u64,
+    /// RGB-D sets: centre crop (in source pixels) before resizing; 0 = none.
+    pub crop_height: usize,
+    pub crop_width: usize,
+    /// RGB-D sets: size the (cropped) frames are resized to; 0 = as they are.
+    /// The synthetic set is rendered at this size.
+    pub height: usize,
+    pub width: usize,
+    /// RGB-D sets: flip each training image (and its depth) left-right with
+    /// probability 1/2, seeded by experiment.seed and the epoch.
+    pub flip: bool,
 }
 
 impl Default for DataSection {
@@ -129,6 +151,13 @@ impl Default for DataSection {
             val_size: 64,
             image_size: 64,
             train_limit: 0,
+            split_file: PathBuf::new(),
+            split_seed: 0,
+            crop_height: 0,
+            crop_width: 0,
+            height: 0,
+            width: 0,
+            flip: false,
         }
     }
 }
@@ -151,6 +180,11 @@ pub struct TrainingSection {
     /// Global gradient-norm clip; 0 = off.
     pub grad_clip_norm: f64,
     pub checkpoint: CheckpointRule,
+    /// "auto": cross-entropy for segmentation, l1 for depth.
+    pub loss: Loss,
+    /// Weight λ of the scale-invariant log loss (Eigen et al. 2014):
+    /// mean(g²) − λ·mean(g)², g = log(pred) − log(depth), per image.
+    pub silog_lambda: f64,
 }
 
 impl Default for TrainingSection {
@@ -166,6 +200,8 @@ impl Default for TrainingSection {
             eval_batch_size: 8,
             grad_clip_norm: 0.0,
             checkpoint: CheckpointRule::BestValLoss,
+            loss: Loss::Auto,
+            silog_lambda: 0.5,
         }
     }
 }
@@ -249,12 +285,86 @@ pub enum BatchNormMode {
     Standard,
 }
 
-/// An enum although there is one data set, so that more can come.
+/// What the network predicts for every pixel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// Class scores (`model.n_classes` channels), cross-entropy, IoU.
+    #[default]
+    Segmentation,
+    /// Depth in metres (one channel, normalised log-depth), a regression
+    /// loss, RMSE / AbsRel / log10 / δ thresholds.
+    Depth,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Dataset {
+    /// Q-tips (segmentation), the authors' layout, generated on demand.
     #[default]
     Qtips,
+    /// Rendered rooms with exact depth (RGB-D), generated in memory.
+    SyntheticRgbd,
+    /// NYU Depth V2's `nyu_depth_v2_labeled.mat` (MATLAB v7.3 / HDF5).
+    NyuMat,
+    /// A CSV of (RGB PNG, 16-bit depth PNG in millimetres) pairs.
+    RgbdPng,
+}
+
+impl Dataset {
+    /// The task the data set's targets are for.
+    pub fn task(self) -> Task {
+        match self {
+            Dataset::Qtips => Task::Segmentation,
+            Dataset::SyntheticRgbd | Dataset::NyuMat | Dataset::RgbdPng => Task::Depth,
+        }
+    }
+
+    /// Channels of its images.
+    pub fn channels(self) -> usize {
+        match self.task() {
+            Task::Segmentation => 1,
+            Task::Depth => 3,
+        }
+    }
+}
+
+/// The training loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Loss {
+    /// Cross-entropy for segmentation, l1 for depth.
+    #[default]
+    Auto,
+    /// Class-weighted cross-entropy (segmentation).
+    CrossEntropy,
+    /// Mean |pred − depth| in metres.
+    L1,
+    /// Mean (pred − depth)² in m².
+    L2,
+    /// Scale-invariant log loss, see `training.silog_lambda`.
+    Silog,
+}
+
+impl Loss {
+    /// `auto` resolved for `task`.
+    pub fn resolve(self, task: Task) -> Loss {
+        match (self, task) {
+            (Loss::Auto, Task::Segmentation) => Loss::CrossEntropy,
+            (Loss::Auto, Task::Depth) => Loss::L1,
+            (loss, _) => loss,
+        }
+    }
+}
+
+impl ModelSection {
+    /// Channels of the 1×1 head: the classes, or one for depth.
+    pub fn head_width(&self) -> usize {
+        match self.task {
+            Task::Segmentation => self.n_classes,
+            Task::Depth => 1,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -746,7 +856,104 @@ impl Config {
         self.model.validate(&mut c);
         self.data.validate(&mut c);
         self.training.validate(&mut c, self.model.n_classes);
+        self.validate_task(&mut c);
         c.errors
+    }
+}
+
+impl Config {
+    /// The data set, the model and the loss must agree on the task.
+    fn validate_task(&self, c: &mut Checks) {
+        let (task, dataset) = (self.model.task, self.data.dataset);
+        let name = |t: Task| match t {
+            Task::Segmentation => "\"segmentation\"",
+            Task::Depth => "\"depth\"",
+        };
+        c.check(
+            dataset.task() == task,
+            "model.task",
+            format_args!(
+                "{} for data.dataset = {:?}",
+                name(dataset.task()),
+                serde_name(&dataset)
+            ),
+            serde_name(&task),
+        );
+        if dataset.task() != task {
+            return;
+        }
+        // (Q-tips checks its channel count when it loads, as it always has.)
+        c.check(
+            task == Task::Segmentation || self.model.in_channels == dataset.channels(),
+            "model.in_channels",
+            format_args!(
+                "{} for data.dataset = {:?} (its images are RGB)",
+                dataset.channels(),
+                serde_name(&dataset)
+            ),
+            self.model.in_channels,
+        );
+        let loss = self.training.loss.resolve(task);
+        let fits = match task {
+            Task::Segmentation => loss == Loss::CrossEntropy,
+            Task::Depth => matches!(loss, Loss::L1 | Loss::L2 | Loss::Silog),
+        };
+        let expected = match task {
+            Task::Segmentation => "\"auto\" or \"cross_entropy\" for model.task = \"segmentation\"",
+            Task::Depth => "\"auto\", \"l1\", \"l2\" or \"silog\" for model.task = \"depth\"",
+        };
+        c.check(
+            fits,
+            "training.loss",
+            expected,
+            serde_name(&self.training.loss),
+        );
+        if task == Task::Depth {
+            c.check(
+                !matches!(self.training.class_weights, ClassWeights::Explicit(_)),
+                "training.class_weights",
+                "\"auto\" or \"none\" (class weights are for segmentation)",
+                &self.training.class_weights,
+            );
+            let d = &self.data;
+            if dataset == Dataset::SyntheticRgbd {
+                c.at_least("data.height", d.height, 8);
+                c.at_least("data.width", d.width, 8);
+            }
+            c.check(
+                (d.crop_height == 0) == (d.crop_width == 0),
+                "data.crop_width",
+                "0 with data.crop_height = 0, and > 0 otherwise (both or neither)",
+                d.crop_width,
+            );
+            c.check(
+                (d.height == 0) == (d.width == 0),
+                "data.width",
+                "0 with data.height = 0, and > 0 otherwise (both or neither)",
+                d.width,
+            );
+            c.check(
+                dataset == Dataset::SyntheticRgbd || !d.path.as_os_str().is_empty(),
+                "data.path",
+                "the data file",
+                &d.path,
+            );
+        }
+        let lambda = self.training.silog_lambda;
+        c.check(
+            lambda.is_finite() && (0.0..=1.0).contains(&lambda),
+            "training.silog_lambda",
+            "a number in [0, 1]",
+            lambda,
+        );
+    }
+}
+
+/// The TOML spelling of an enum value.
+fn serde_name<T: Serialize>(value: &T) -> String {
+    match toml::Value::try_from(value) {
+        Ok(toml::Value::String(s)) => s,
+        _ => String::new(),
     }
 }
 
@@ -963,7 +1170,7 @@ mod tests {
             .iter()
             .map(|s| schema[*s].as_table().unwrap().len())
             .collect();
-        assert_eq!(keys, vec![4, 13, 8, 10]);
+        assert_eq!(keys, vec![4, 14, 15, 12]);
     }
 
     #[test]
@@ -1403,6 +1610,133 @@ mod tests {
         let text = "[experiment]\nname = \"t\"\n";
         let cfg = Config::parse(text, ORIGIN, &sets(&["model.arch=imex"])).unwrap();
         assert_eq!(cfg.model.arch, Arch::Imex);
+    }
+
+    /// A valid depth experiment on the synthetic set; `[data]` starts on line 7.
+    const DEPTH: &str = "[experiment]\nname = \"d\"\n[model]\narch = \"imex\"\ntask = \"depth\"\nin_channels = 3\n[data]\ndataset = \"synthetic_rgbd\"\nheight = 24\nwidth = 32\n";
+
+    #[test]
+    fn depth_keys_parse_and_round_trip() {
+        let text =
+            format!("{DEPTH}flip = true\n[training]\nloss = \"silog\"\nsilog_lambda = 0.85\n");
+        let cfg = Config::parse(&text, ORIGIN, &[]).unwrap();
+        assert_eq!(cfg.model.task, Task::Depth);
+        assert_eq!(cfg.model.head_width(), 1);
+        assert_eq!(cfg.data.dataset, Dataset::SyntheticRgbd);
+        assert_eq!(
+            (cfg.data.height, cfg.data.width, cfg.data.flip),
+            (24, 32, true)
+        );
+        assert_eq!(cfg.training.loss, Loss::Silog);
+        assert_eq!(cfg.training.silog_lambda, 0.85);
+        assert_eq!(Config::parse(&cfg.to_toml(), "r.toml", &[]).unwrap(), cfg);
+        // auto resolves per task.
+        let cfg = Config::parse(DEPTH, ORIGIN, &[]).unwrap();
+        assert_eq!(cfg.training.loss.resolve(cfg.model.task), Loss::L1);
+        assert_eq!(Loss::Auto.resolve(Task::Segmentation), Loss::CrossEntropy);
+        assert_eq!(
+            Config::parse(MINIMAL, ORIGIN, &[])
+                .unwrap()
+                .model
+                .head_width(),
+            4
+        );
+    }
+
+    #[test]
+    fn depth_key_errors_name_line_and_key() {
+        // Task and data set disagree.
+        let text = format!("{MINIMAL}task = \"depth\"\n");
+        assert_has(
+            &parse_error(&text, &[]),
+            &[
+                "exp.toml:5:",
+                "key `model.task`",
+                "\"segmentation\" for data.dataset = \"qtips\"",
+            ],
+        );
+        // RGB needs 3 input channels.
+        let text = DEPTH.replace("in_channels = 3", "in_channels = 1");
+        assert_has(
+            &parse_error(&text, &[]),
+            &[
+                "exp.toml:6:",
+                "key `model.in_channels`",
+                "3 for data.dataset = \"synthetic_rgbd\"",
+            ],
+        );
+        // A segmentation loss for depth, a depth loss for segmentation.
+        let text = format!("{DEPTH}[training]\nloss = \"cross_entropy\"\n");
+        assert_has(
+            &parse_error(&text, &[]),
+            &[
+                "exp.toml:12:",
+                "key `training.loss`",
+                "\"l1\", \"l2\" or \"silog\"",
+            ],
+        );
+        let text = format!("{MINIMAL}[training]\nloss = \"l2\"\n");
+        assert_has(
+            &parse_error(&text, &[]),
+            &["exp.toml:6:", "key `training.loss`", "\"cross_entropy\""],
+        );
+        let text = format!("{DEPTH}[training]\nloss = \"silgo\"\n");
+        assert_has(
+            &parse_error(&text, &[]),
+            &[
+                "exp.toml:12:",
+                "key `training.loss`",
+                "did you mean \"silog\"?",
+            ],
+        );
+        let text = format!("{DEPTH}[training]\nsilog_lambda = 1.5\n");
+        assert_has(
+            &parse_error(&text, &[]),
+            &["exp.toml:12:", "key `training.silog_lambda`", "[0, 1]"],
+        );
+        let text = format!("{DEPTH}[training]\nclass_weights = [1.0, 1.0, 1.0, 1.0]\n");
+        assert_has(
+            &parse_error(&text, &[]),
+            &[
+                "exp.toml:12:",
+                "key `training.class_weights`",
+                "segmentation",
+            ],
+        );
+        // Sizes: the synthetic set needs one; crops and sizes come in pairs.
+        let text = DEPTH.replace("height = 24", "height = 0");
+        assert_has(
+            &parse_error(&text, &[]),
+            &["exp.toml:9:", "key `data.height`", ">= 8"],
+        );
+        let text = format!("{DEPTH}crop_height = 8\n");
+        assert_has(
+            &parse_error(&text, &[]),
+            &[
+                "exp.toml: key `data.crop_width` (default)",
+                "both or neither",
+            ],
+        );
+        let text = DEPTH.replace("width = 32", "width = 0");
+        assert_has(
+            &parse_error(&text, &[]),
+            &["exp.toml:10:", "key `data.width`"],
+        );
+        let text = DEPTH.replace("synthetic_rgbd", "nyu");
+        assert_has(
+            &parse_error(&text, &[]),
+            &[
+                "exp.toml:8:",
+                "key `data.dataset`",
+                "did you mean \"nyu_mat\"?",
+            ],
+        );
+        // Real data needs its file; an override is blamed as such.
+        let text = DEPTH.replace("synthetic_rgbd", "nyu_mat");
+        assert_has(
+            &parse_error(&text, &["data.path="]),
+            &["--set data.path=: key `data.path`"],
+        );
     }
 
     #[test]

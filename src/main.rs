@@ -4,12 +4,12 @@ use clap::{Parser, Subcommand};
 use imex_run::bench::{timings_csv, Bench, BenchOptions};
 use imex_run::check::{check_table, failures, Check, CheckOptions};
 use imex_run::compare::{comparison_table, Comparison};
-use imex_run::config::Device;
+use imex_run::config::{Device, Task};
 use imex_run::data::qtips::{write_dataset, QtipsSpec};
 use imex_run::device::{dispatch, resolve};
 use imex_run::error::{exit_code, Failure};
 use imex_run::experiment::{run_experiment, RunOptions};
-use imex_run::predict::{predict, Checkpoint, SplitName, DEFAULT_IMAGES};
+use imex_run::predict::{predict, predict_depth, Checkpoint, SplitName, DEFAULT_IMAGES};
 use imex_run::report::report;
 use imex_run::results::RunRecord;
 use imex_run::run::ExistingRun;
@@ -246,26 +246,36 @@ fn predict_command(
     out: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     let record = RunRecord::read(run)?;
-    let prediction = predict(&record, checkpoint, split, images)?;
-    let out = out.unwrap_or_else(|| {
-        run.join(format!(
-            "predict-{}-{}",
-            checkpoint.name(),
-            format!("{split:?}").to_lowercase()
-        ))
-    });
-    let m = &prediction.metrics;
-    println!(
-        "{} checkpoint (epoch {}) on the {} split: loss {:.4}, pixel accuracy {:.4}, mean IoU {:.4}, paper IoU {:.4}",
-        checkpoint.name(),
-        prediction.epoch,
-        format!("{split:?}").to_lowercase(),
-        m.loss(),
-        m.pixel_accuracy(),
-        m.mean_iou(),
-        m.paper_iou()
-    );
-    for file in prediction.write(&out)? {
+    let split_name = format!("{split:?}").to_lowercase();
+    let out =
+        out.unwrap_or_else(|| run.join(format!("predict-{}-{split_name}", checkpoint.name())));
+    let files = match record.config.model.task {
+        Task::Segmentation => {
+            let prediction = predict(&record, checkpoint, split, images)?;
+            let m = &prediction.metrics;
+            println!(
+                "{} checkpoint (epoch {}) on the {split_name} split: loss {:.4}, pixel accuracy {:.4}, mean IoU {:.4}, paper IoU {:.4}",
+                checkpoint.name(),
+                prediction.epoch,
+                m.loss(),
+                m.pixel_accuracy(),
+                m.mean_iou(),
+                m.paper_iou()
+            );
+            prediction.write(&out)?
+        }
+        Task::Depth => {
+            let prediction = predict_depth(&record, checkpoint, split, images)?;
+            println!(
+                "{} checkpoint (epoch {}) on the {split_name} split: {}",
+                checkpoint.name(),
+                prediction.epoch,
+                prediction.metrics.summary()
+            );
+            prediction.write(&out)?
+        }
+    };
+    for file in files {
         println!("wrote {}", file.display());
     }
     Ok(())

@@ -1,4 +1,5 @@
-//! Segmentation metrics accumulated over a whole epoch (not averaged per batch).
+//! Metrics accumulated over a whole epoch (not averaged per batch): for
+//! segmentation (below) and for depth ([`DepthMetrics`]).
 //!
 //! - loss: the class-weighted cross-entropy Σ w_y·(−log p_y) / Σ w_y over every
 //!   pixel of the epoch (PyTorch's normalisation, applied epoch-wide);
@@ -111,6 +112,160 @@ impl SegmentationMetrics {
     }
 }
 
+/// Depth metrics accumulated over a whole epoch, over every pixel (each
+/// pixel of each image counts once; the usual NYU definitions, Eigen et al.
+/// 2014), with d the true and p the predicted depth in metres:
+///
+/// - `rmse` = sqrt(mean (p − d)²), in metres;
+/// - `abs_rel` = mean |p − d| / d;
+/// - `log10` = mean |log10 p − log10 d|;
+/// - `delta1..3` = fraction of pixels with max(p/d, d/p) < 1.25, 1.25², 1.25³;
+/// - `loss`: the training loss, Σ numerators / Σ denominators over the batches.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DepthMetrics {
+    pixels: u64,
+    squared_error: f64,
+    relative_error: f64,
+    log10_error: f64,
+    within: [u64; 3],
+    loss_numerator: f64,
+    loss_denominator: f64,
+}
+
+/// The δ thresholds 1.25, 1.25², 1.25³.
+pub const DELTA_THRESHOLDS: [f64; 3] = [1.25, 1.5625, 1.953125];
+
+impl DepthMetrics {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one batch: predicted and true depths (metres, same order) and the
+    /// batch's loss numerator and denominator.
+    pub fn add(
+        &mut self,
+        predicted: &[f32],
+        truth: &[f32],
+        loss_numerator: f64,
+        loss_denominator: f64,
+    ) {
+        assert_eq!(predicted.len(), truth.len());
+        for (&p, &d) in predicted.iter().zip(truth) {
+            let (p, d) = (p as f64, d as f64);
+            let e = p - d;
+            self.squared_error += e * e;
+            self.relative_error += e.abs() / d;
+            self.log10_error += (p.log10() - d.log10()).abs();
+            let ratio = (p / d).max(d / p);
+            for (k, t) in DELTA_THRESHOLDS.iter().enumerate() {
+                if ratio < *t {
+                    self.within[k] += 1;
+                }
+            }
+        }
+        self.pixels += predicted.len() as u64;
+        self.loss_numerator += loss_numerator;
+        self.loss_denominator += loss_denominator;
+    }
+
+    pub fn loss(&self) -> f64 {
+        self.loss_numerator / self.loss_denominator
+    }
+
+    pub fn rmse(&self) -> f64 {
+        (self.squared_error / self.pixels as f64).sqrt()
+    }
+
+    pub fn abs_rel(&self) -> f64 {
+        self.relative_error / self.pixels as f64
+    }
+
+    pub fn log10(&self) -> f64 {
+        self.log10_error / self.pixels as f64
+    }
+
+    /// δ < 1.25^(k+1), k = 0, 1, 2.
+    pub fn delta(&self, k: usize) -> f64 {
+        self.within[k] as f64 / self.pixels as f64
+    }
+}
+
+/// One split's metrics for one epoch, for either task.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EpochMetrics {
+    Segmentation(SegmentationMetrics),
+    Depth(DepthMetrics),
+}
+
+impl EpochMetrics {
+    /// Empty metrics of the model's task.
+    pub fn new(model: &crate::config::ModelSection) -> Self {
+        match model.task {
+            crate::config::Task::Segmentation => {
+                EpochMetrics::Segmentation(SegmentationMetrics::new(model.n_classes))
+            }
+            crate::config::Task::Depth => EpochMetrics::Depth(DepthMetrics::new()),
+        }
+    }
+
+    pub fn loss(&self) -> f64 {
+        match self {
+            EpochMetrics::Segmentation(m) => m.loss(),
+            EpochMetrics::Depth(m) => m.loss(),
+        }
+    }
+
+    /// (column suffix, value) pairs in metrics.csv order, after `loss`.
+    pub fn named_values(&self) -> Vec<(String, f64)> {
+        match self {
+            EpochMetrics::Segmentation(m) => {
+                let mut v = vec![
+                    ("loss".to_string(), m.loss()),
+                    ("pixel_accuracy".to_string(), m.pixel_accuracy()),
+                    ("mean_iou".to_string(), m.mean_iou()),
+                    ("paper_iou".to_string(), m.paper_iou()),
+                ];
+                v.extend(
+                    m.class_iou()
+                        .into_iter()
+                        .enumerate()
+                        .map(|(c, x)| (format!("iou_class{c}"), x)),
+                );
+                v
+            }
+            EpochMetrics::Depth(m) => vec![
+                ("loss".to_string(), m.loss()),
+                ("rmse".to_string(), m.rmse()),
+                ("abs_rel".to_string(), m.abs_rel()),
+                ("log10".to_string(), m.log10()),
+                ("delta1".to_string(), m.delta(0)),
+                ("delta2".to_string(), m.delta(1)),
+                ("delta3".to_string(), m.delta(2)),
+            ],
+        }
+    }
+
+    /// A short summary for the log line.
+    pub fn summary(&self) -> String {
+        match self {
+            EpochMetrics::Segmentation(m) => format!(
+                "loss {:.4} acc {:.4} mIoU {:.3} paper-IoU {:.3}",
+                m.loss(),
+                m.pixel_accuracy(),
+                m.mean_iou(),
+                m.paper_iou()
+            ),
+            EpochMetrics::Depth(m) => format!(
+                "loss {:.4} rmse {:.3} m abs_rel {:.3} δ1 {:.3}",
+                m.loss(),
+                m.rmse(),
+                m.abs_rel(),
+                m.delta(0)
+            ),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,5 +313,38 @@ mod tests {
         m.add(&[0, 1], &[0, 1], 2, 0.0, 1.0);
         assert!(m.class_iou()[3].is_nan());
         assert_eq!(m.mean_iou(), 1.0);
+    }
+
+    #[test]
+    fn depth_metrics_match_hand_computation() {
+        let mut m = DepthMetrics::new();
+        // (pred, true): (1, 1), (2, 1), (3, 4), (10, 8).
+        m.add(&[1.0, 2.0], &[1.0, 1.0], 3.0, 2.0);
+        m.add(&[3.0, 10.0], &[4.0, 8.0], 1.0, 2.0);
+        assert_eq!(m.loss(), 1.0);
+        // squared errors 0, 1, 1, 4 → rmse sqrt(6/4).
+        assert!((m.rmse() - 1.5f64.sqrt()).abs() < 1e-12);
+        // relative 0, 1, 1/4, 2/8 → 1.5/4.
+        assert!((m.abs_rel() - 0.375).abs() < 1e-12);
+        // log10 |0|, log10 2, log10 4/3, log10 10/8.
+        let l = (2f64.log10() + (4.0f64 / 3.0).log10() + 1.25f64.log10()) / 4.0;
+        assert!((m.log10() - l).abs() < 1e-12);
+        // ratios 1, 2, 4/3, 1.25: < 1.25 → 1 of 4 (1.25 is not < 1.25);
+        // < 1.5625 → 3; < 1.953125 → 3.
+        assert_eq!((m.delta(0), m.delta(1), m.delta(2)), (0.25, 0.75, 0.75));
+        let e = EpochMetrics::Depth(m.clone());
+        let names: Vec<String> = e.named_values().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            ["loss", "rmse", "abs_rel", "log10", "delta1", "delta2", "delta3"]
+        );
+    }
+
+    #[test]
+    fn perfect_depth_scores_perfectly() {
+        let mut m = DepthMetrics::new();
+        m.add(&[0.5, 3.0, 9.5], &[0.5, 3.0, 9.5], 0.0, 3.0);
+        assert_eq!((m.rmse(), m.abs_rel(), m.log10()), (0.0, 0.0, 0.0));
+        assert_eq!((m.delta(0), m.delta(1), m.delta(2)), (1.0, 1.0, 1.0));
     }
 }

@@ -7,12 +7,13 @@
 use crate::data::Prepared;
 use crate::error::Failure;
 use crate::files::write_atomically;
+use crate::metrics::EpochMetrics;
 use crate::model::checkpoint::read_safetensors;
 use crate::model::Network;
 use crate::report::figure::save;
-use crate::report::panels::{PredictionPanels, ProbabilityPanels};
+use crate::report::panels::{DepthPanels, PredictionPanels, ProbabilityPanels};
 use crate::results::RunRecord;
-use crate::train::{evaluate_each, predictions};
+use crate::train::{depth_from_head, evaluate_each, evaluate_task, predictions};
 use anyhow::Result;
 use burn::backend::Flex;
 use burn::tensor::activation::softmax;
@@ -68,14 +69,14 @@ pub struct Prediction {
     pub probabilities: Vec<Vec<f32>>,
 }
 
-/// Evaluates `run`'s `checkpoint` on `split` (on the CPU), keeping `images`.
-pub fn predict(
-    run: &RunRecord,
-    checkpoint: Checkpoint,
-    split: SplitName,
-    images: &[usize],
-) -> Result<Prediction> {
-    let cfg = &run.config;
+/// A checkpoint's network (kernels projected, as in evaluation) and its data.
+struct Loaded {
+    net: Network<Flex>,
+    epoch: usize,
+    data: Prepared,
+}
+
+fn load(run: &RunRecord, checkpoint: Checkpoint) -> Result<Loaded> {
     let path = run.checkpoint(checkpoint.name()).ok_or_else(|| {
         Failure::Data(format!(
             "{} has no {} checkpoint (checkpoints are not committed: train the run to make them)",
@@ -88,7 +89,21 @@ pub fn predict(
         .get("epoch")
         .and_then(|e| e.parse().ok())
         .unwrap_or(0);
-    let data = Prepared::load(cfg)?;
+    let data = Prepared::load(&run.config)?;
+    // Checkpoints hold the weights as the optimiser left them; like training's
+    // evaluation, project same-width kernels onto zero mean before use.
+    let net =
+        Network::<Flex>::from_named_tensors(&run.config.model, &tensors, &Default::default())?
+            .project_kernels();
+    Ok(Loaded { net, epoch, data })
+}
+
+/// The split asked for, once every requested image is known to be in it.
+fn chosen<'a>(
+    data: &'a Prepared,
+    split: SplitName,
+    images: &[usize],
+) -> Result<&'a crate::data::Split> {
     let split_data = match split {
         SplitName::Train => &data.train,
         SplitName::Val => &data.val,
@@ -102,10 +117,19 @@ pub fn predict(
         ))
         .into());
     }
-    let device = Default::default();
-    // Checkpoints hold the weights as the optimiser left them; like training's
-    // evaluation, project same-width kernels onto zero mean before use.
-    let net = Network::<Flex>::from_named_tensors(&cfg.model, &tensors, &device)?.project_kernels();
+    Ok(split_data)
+}
+
+/// Evaluates `run`'s `checkpoint` on `split` (on the CPU), keeping `images`.
+pub fn predict(
+    run: &RunRecord,
+    checkpoint: Checkpoint,
+    split: SplitName,
+    images: &[usize],
+) -> Result<Prediction> {
+    let cfg = &run.config;
+    let Loaded { net, epoch, data } = load(run, checkpoint)?;
+    let split_data = chosen(&data, split, images)?;
     let kept = images.len();
     let (mut classes, mut probabilities) = (vec![Vec::new(); kept], vec![Vec::new(); kept]);
     let metrics = evaluate_each(
@@ -228,6 +252,130 @@ impl Prediction {
         files.extend(save(
             &ProbabilityPanels::new(&columns),
             &out.join("probabilities"),
+        )?);
+        Ok(files)
+    }
+}
+
+/// What a depth checkpoint made of one split.
+#[derive(Debug, Clone)]
+pub struct DepthPrediction {
+    pub run: String,
+    pub arch: crate::config::Arch,
+    pub checkpoint: Checkpoint,
+    pub epoch: usize,
+    pub split: SplitName,
+    pub metrics: EpochMetrics,
+    pub height: usize,
+    pub width: usize,
+    pub images: Vec<usize>,
+    /// Kept frames' RGB in [0, 1], [3, H, W] each (the normalisation undone).
+    pub rgb: Vec<Vec<f32>>,
+    /// Kept frames' true and predicted depths in metres, [H, W] each.
+    pub truth: Vec<Vec<f32>>,
+    pub predicted: Vec<Vec<f32>>,
+}
+
+/// Evaluates a depth run's `checkpoint` on `split` (on the CPU), keeping `images`.
+pub fn predict_depth(
+    run: &RunRecord,
+    checkpoint: Checkpoint,
+    split: SplitName,
+    images: &[usize],
+) -> Result<DepthPrediction> {
+    let cfg = &run.config;
+    let Loaded { net, epoch, data } = load(run, checkpoint)?;
+    let split_data = chosen(&data, split, images)?;
+    let stats = data
+        .depth
+        .as_ref()
+        .ok_or_else(|| Failure::Data(format!("{} is not a depth run", run.dir.display())))?;
+    let metrics = evaluate_task(cfg, &net, &data, split_data, cfg.training.eval_batch_size);
+    let (mut rgb, mut truth, mut predicted) = (Vec::new(), Vec::new(), Vec::new());
+    let device = Default::default();
+    // The kept frames in the same evaluation batches (BN may use batch statistics).
+    let indices: Vec<usize> = (0..split_data.len()).collect();
+    for &i in images {
+        let batch = cfg.training.eval_batch_size;
+        let chunk = &indices[i / batch * batch..((i / batch + 1) * batch).min(indices.len())];
+        let (x, _, depth_host) = split_data.depth_batch::<Flex>(chunk, &[], &device);
+        let row = i - chunk[0];
+        let plane = split_data.pixels();
+        let out: Vec<f32> = depth_from_head(net.forward(x.clone()), stats)
+            .into_data()
+            .to_vec()
+            .expect("f32 depths");
+        predicted.push(out[row * plane..(row + 1) * plane].to_vec());
+        truth.push(depth_host[row * plane..(row + 1) * plane].to_vec());
+        let normalised: Vec<f32> = x.into_data().to_vec().expect("f32 images");
+        rgb.push(
+            normalised[row * 3 * plane..(row + 1) * 3 * plane]
+                .iter()
+                .enumerate()
+                .map(|(k, v)| {
+                    let c = k / plane;
+                    (*v as f64 * stats.rgb_std[c] + stats.rgb_mean[c]) as f32
+                })
+                .collect(),
+        );
+    }
+    Ok(DepthPrediction {
+        run: run.name().to_string(),
+        arch: cfg.model.arch,
+        checkpoint,
+        epoch,
+        split,
+        metrics,
+        height: split_data.height,
+        width: split_data.width,
+        images: images.to_vec(),
+        rgb,
+        truth,
+        predicted,
+    })
+}
+
+impl DepthPrediction {
+    /// Writes metrics.json, rgb/depth/predicted_depth.npy and the depth figure into `out`.
+    pub fn write(&self, out: &Path) -> Result<Vec<PathBuf>> {
+        std::fs::create_dir_all(out)
+            .map_err(|e| Failure::Output(format!("cannot create {}: {e}", out.display())))?;
+        let (n, h, w) = (
+            self.images.len() as u64,
+            self.height as u64,
+            self.width as u64,
+        );
+        let mut files = Vec::new();
+        for (name, shape, values) in [
+            ("rgb.npy", vec![n, 3, h, w], self.rgb.concat()),
+            ("depth.npy", vec![n, h, w], self.truth.concat()),
+            (
+                "predicted_depth.npy",
+                vec![n, h, w],
+                self.predicted.concat(),
+            ),
+        ] {
+            let path = out.join(name);
+            write_atomically(&path, &npy_bytes(&shape, values)?)?;
+            files.push(path);
+        }
+        let mut metrics = serde_json::Map::new();
+        metrics.insert("run".into(), json!(self.run));
+        metrics.insert("checkpoint".into(), json!(self.checkpoint.name()));
+        metrics.insert("epoch".into(), json!(self.epoch));
+        metrics.insert("images".into(), json!(self.images));
+        for (name, value) in self.metrics.named_values() {
+            metrics.insert(name, json!(value));
+        }
+        let path = out.join("metrics.json");
+        write_atomically(
+            &path,
+            (serde_json::to_string_pretty(&metrics)? + "\n").as_bytes(),
+        )?;
+        files.push(path);
+        files.extend(save(
+            &DepthPanels::new(std::slice::from_ref(self)),
+            &out.join("depth"),
         )?);
         Ok(files)
     }

@@ -13,7 +13,7 @@ use crate::data::Prepared;
 use crate::error::Failure;
 use crate::files::write_atomically;
 use crate::lock::RunLock;
-use crate::metrics::SegmentationMetrics;
+use crate::metrics::EpochMetrics;
 use crate::model::checkpoint::{read_safetensors, write_safetensors};
 use crate::model::{Network, ParamCounts};
 use anyhow::{Context, Result};
@@ -39,14 +39,37 @@ pub const BURN_VERSION: &str = "0.21.0";
 pub struct EpochRecord {
     pub epoch: usize,
     pub learning_rate: f64,
-    pub train: SegmentationMetrics,
-    pub val: SegmentationMetrics,
+    pub train: EpochMetrics,
+    pub val: EpochMetrics,
     pub train_seconds: f64,
     pub eval_seconds: f64,
     pub train_images: usize,
 }
 
-/// Columns of `metrics.csv`, in order.
+/// Columns of `metrics.csv` for the model's task, in order: segmentation as
+/// [`csv_header`]; depth `epoch, learning_rate`, then for `train` and `val`
+/// `loss, rmse, abs_rel, log10, delta1, delta2, delta3`, then the timings.
+pub fn csv_columns(model: &crate::config::ModelSection) -> Vec<String> {
+    match model.task {
+        crate::config::Task::Segmentation => csv_header(model.n_classes),
+        crate::config::Task::Depth => {
+            let mut columns = vec!["epoch".to_string(), "learning_rate".to_string()];
+            for split in ["train", "val"] {
+                for metric in [
+                    "loss", "rmse", "abs_rel", "log10", "delta1", "delta2", "delta3",
+                ] {
+                    columns.push(format!("{split}_{metric}"));
+                }
+            }
+            columns.extend(
+                ["train_seconds", "eval_seconds", "train_images_per_second"].map(String::from),
+            );
+            columns
+        }
+    }
+}
+
+/// Columns of a segmentation `metrics.csv`, in order.
 pub fn csv_header(n_classes: usize) -> Vec<String> {
     let mut columns = vec!["epoch".to_string(), "learning_rate".to_string()];
     for split in ["train", "val"] {
@@ -63,11 +86,7 @@ impl EpochRecord {
     fn csv_row(&self) -> Vec<String> {
         let mut row = vec![self.epoch.to_string(), format!("{:e}", self.learning_rate)];
         for m in [&self.train, &self.val] {
-            row.extend(
-                [m.loss(), m.pixel_accuracy(), m.mean_iou(), m.paper_iou()]
-                    .map(|v| format!("{v:.6}")),
-            );
-            row.extend(m.class_iou().into_iter().map(|v| format!("{v:.6}")));
+            row.extend(m.named_values().into_iter().map(|(_, v)| format!("{v:.6}")));
         }
         row.push(format!("{:.3}", self.train_seconds));
         row.push(format!("{:.3}", self.eval_seconds));
@@ -179,7 +198,11 @@ impl RunFolder {
         let restart = existing == ExistingRun::Restart;
         if dir.join("metrics.csv").exists() && !restart {
             let previous = std::fs::read_to_string(dir.join("config.toml")).unwrap_or_default();
-            if previous != config_text {
+            // The same experiment, also when written by an older imex-run
+            // (keys added since then take their defaults when parsed).
+            let same = previous == config_text
+                || Config::parse(&previous, "config.toml", &[]).is_ok_and(|p| p == *cfg);
+            if !same {
                 if existing != ExistingRun::Resume {
                     return Err(Failure::Output(format!(
                         "{} holds a run of a different configuration (compare its config.toml); \
@@ -261,11 +284,13 @@ impl RunFolder {
             "data": { "path": cfg.data.path, "train_images": data.train.len(), "val_images": data.val.len(),
                       "height": data.train.height, "width": data.train.width,
                       "normalisation_mean": data.mean, "normalisation_std": data.std,
-                      "class_weights": data.class_weights },
+                      "class_weights": data.class_weights, "depth_normalisation": data.depth },
+            "task": cfg.model.task,
+            "loss": cfg.training.loss.resolve(cfg.model.task),
             "best": Value::Null,
             "best_score": Value::Null,
         });
-        let header = csv_header(cfg.model.n_classes).join(",") + "\n";
+        let header = csv_columns(&cfg.model).join(",") + "\n";
         write_atomically(&dir.join("metrics.csv"), header.as_bytes())?;
         let run = Self::with_metrics_file(cfg, dir, lock, provenance)?;
         run.write_provenance()?;
@@ -320,7 +345,7 @@ impl RunFolder {
         // drop later rows and a torn last line.
         let csv_path = dir.join("metrics.csv");
         let text = std::fs::read_to_string(&csv_path)?;
-        let header = csv_header(cfg.model.n_classes);
+        let header = csv_columns(&cfg.model);
         let kept: Vec<&str> = text
             .split_inclusive('\n')
             .enumerate()
@@ -414,9 +439,19 @@ impl RunFolder {
                 metadata.clone(),
             )?;
             self.provenance["best_score"] = json!(score);
-            self.provenance["best"] = json!({ "epoch": record.epoch, "val_loss": record.val.loss(),
-                "val_mean_iou": record.val.mean_iou(), "val_paper_iou": record.val.paper_iou(),
-                "val_pixel_accuracy": record.val.pixel_accuracy(), "train_loss": record.train.loss() });
+            let mut best = serde_json::Map::new();
+            best.insert("epoch".into(), json!(record.epoch));
+            best.insert("val_loss".into(), json!(record.val.loss()));
+            for (name, value) in record.val.named_values().into_iter().skip(1) {
+                let segmentation_keys = ["mean_iou", "paper_iou", "pixel_accuracy"];
+                if matches!(record.val, EpochMetrics::Depth(_))
+                    || segmentation_keys.contains(&name.as_str())
+                {
+                    best.insert(format!("val_{name}"), json!(value));
+                }
+            }
+            best.insert("train_loss".into(), json!(record.train.loss()));
+            self.provenance["best"] = Value::Object(best);
         }
         write_safetensors(&checkpoints.join("last.safetensors"), &tensors, metadata)?;
         if record.epoch > 1 {
@@ -426,10 +461,13 @@ impl RunFolder {
         self.provenance["epochs_completed"] = json!(record.epoch);
         self.write_provenance()?;
         tracing::info!(
-            "epoch {}/{}  train loss {:.4} acc {:.4} mIoU {:.3} | val loss {:.4} acc {:.4} mIoU {:.3} paper-IoU {:.3} | {:.1} s, {:.1} img/s",
-            record.epoch, self.epochs, record.train.loss(), record.train.pixel_accuracy(), record.train.mean_iou(),
-            record.val.loss(), record.val.pixel_accuracy(), record.val.mean_iou(), record.val.paper_iou(),
-            record.train_seconds + record.eval_seconds, record.train_images as f64 / record.train_seconds
+            "epoch {}/{}  train {} | val {} | {:.1} s, {:.1} img/s",
+            record.epoch,
+            self.epochs,
+            record.train.summary(),
+            record.val.summary(),
+            record.train_seconds + record.eval_seconds,
+            record.train_images as f64 / record.train_seconds
         );
         Ok(())
     }

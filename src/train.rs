@@ -1,10 +1,11 @@
-//! The training loop: weighted cross-entropy, the configured optimiser,
-//! seeded shuffling, projected kernels, epoch-wide metrics on both splits.
+//! The training loop: the task's loss (weighted cross-entropy, or a depth
+//! regression loss), the configured optimiser, seeded shuffling (and flips),
+//! projected kernels, epoch-wide metrics on both splits.
 
-use crate::config::{CheckpointRule, Config, OptimizerKind};
-use crate::data::Prepared;
+use crate::config::{CheckpointRule, Config, Loss, OptimizerKind, Task};
+use crate::data::{DepthStats, Prepared};
 use crate::error::Failure;
-use crate::metrics::SegmentationMetrics;
+use crate::metrics::{DepthMetrics, EpochMetrics, SegmentationMetrics};
 use crate::model::Network;
 use crate::run::{EpochRecord, ResumePoint, RunFolder};
 use anyhow::Result;
@@ -55,6 +56,138 @@ fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
     t.into_scalar().elem::<f64>()
 }
 
+/// Depth in metres from the head's output z: exp(μ + σ·z), with μ and σ the
+/// mean and std of ln(depth) over the training split. Always positive.
+pub fn depth_from_head<B: Backend>(z: Tensor<B, 4>, stats: &DepthStats) -> Tensor<B, 4> {
+    z.mul_scalar(stats.log_depth_std)
+        .add_scalar(stats.log_depth_mean)
+        .exp()
+}
+
+/// A depth loss over a batch as (numerator, denominator); the batch loss is
+/// their ratio and the epoch loss Σ numerators / Σ denominators.
+/// `predicted` and `truth` are [n, 1, H, W] depths in metres.
+///
+/// - l1: Σ |p − d| over pixels, / pixels;
+/// - l2: Σ (p − d)², / pixels;
+/// - silog (Eigen et al. 2014): Σ over images of mean(g²) − λ·mean(g)²,
+///   g = ln p − ln d, / images.
+pub fn depth_loss<B: Backend>(
+    predicted: Tensor<B, 4>,
+    truth: Tensor<B, 4>,
+    loss: Loss,
+    silog_lambda: f64,
+) -> (Tensor<B, 1>, f64) {
+    let [n, _, h, w] = predicted.dims();
+    let pixels = (n * h * w) as f64;
+    match loss {
+        Loss::L1 => ((predicted - truth).abs().sum(), pixels),
+        Loss::L2 => {
+            let e = predicted - truth;
+            ((e.clone() * e).sum(), pixels)
+        }
+        Loss::Silog => {
+            let g = (predicted.log() - truth.log()).reshape([n, h * w]);
+            let mean_sq = (g.clone() * g.clone()).mean_dim(1);
+            let mean = g.mean_dim(1);
+            let per_image = mean_sq - (mean.clone() * mean).mul_scalar(silog_lambda);
+            (per_image.sum(), n as f64)
+        }
+        Loss::Auto | Loss::CrossEntropy => unreachable!("not a depth loss: {loss:?}"),
+    }
+}
+
+/// One batch through the network: the loss numerator (with its graph) and
+/// denominator, and a function adding the batch to the epoch's metrics.
+struct BatchOutcome<B: Backend> {
+    numerator: Tensor<B, 1>,
+    denominator: Tensor<B, 1>,
+    observed: Observed,
+}
+
+/// What the metrics need from a batch, on the host.
+enum Observed {
+    Classes {
+        predictions: Vec<u8>,
+        labels: Vec<u8>,
+    },
+    Depth {
+        predicted: Vec<f32>,
+        truth: Vec<f32>,
+    },
+}
+
+impl Observed {
+    fn add_to(self, metrics: &mut EpochMetrics, pixels: usize, numerator: f64, denominator: f64) {
+        match (self, metrics) {
+            (
+                Observed::Classes {
+                    predictions,
+                    labels,
+                },
+                EpochMetrics::Segmentation(m),
+            ) => m.add(&predictions, &labels, pixels, numerator, denominator),
+            (Observed::Depth { predicted, truth }, EpochMetrics::Depth(m)) => {
+                m.add(&predicted, &truth, numerator, denominator)
+            }
+            _ => unreachable!("metrics of another task"),
+        }
+    }
+}
+
+/// Forward pass of one batch and its loss, for the model's task.
+fn forward_batch<B: Backend>(
+    cfg: &Config,
+    net: &Network<B>,
+    data: &Prepared,
+    split: &crate::data::Split,
+    chunk: &[usize],
+    flips: &[bool],
+    device: &B::Device,
+) -> BatchOutcome<B> {
+    match net.spec.task {
+        Task::Segmentation => {
+            let weights = data.class_weights_tensor::<B>(device);
+            let (x, labels, label_bytes) = split.batch::<B>(chunk, device);
+            let logits = net.forward(x);
+            let (numerator, denominator) = weighted_nll(logits.clone(), labels, weights);
+            BatchOutcome {
+                numerator,
+                denominator,
+                observed: Observed::Classes {
+                    predictions: predictions(logits.detach()),
+                    labels: label_bytes,
+                },
+            }
+        }
+        Task::Depth => {
+            let stats = data.depth.as_ref().expect("depth data has its statistics");
+            let (x, truth, truth_host) = split.depth_batch::<B>(chunk, flips, device);
+            let predicted = depth_from_head(net.forward(x), stats);
+            let loss = cfg.training.loss.resolve(Task::Depth);
+            let (numerator, denominator) =
+                depth_loss(predicted.clone(), truth, loss, cfg.training.silog_lambda);
+            let predicted_host = predicted
+                .detach()
+                .into_data()
+                .convert::<f32>()
+                .to_vec::<f32>()
+                .expect("float depths");
+            BatchOutcome {
+                numerator,
+                denominator: Tensor::from_data(
+                    burn::tensor::TensorData::new(vec![denominator as f32], [1]),
+                    device,
+                ),
+                observed: Observed::Depth {
+                    predicted: predicted_host,
+                    truth: truth_host,
+                },
+            }
+        }
+    }
+}
+
 /// Forward pass and metrics of a whole split in batches of `batch_size`
 /// (order kept, so BN batch statistics match the authors' evaluation).
 pub fn evaluate<B: Backend>(
@@ -93,6 +226,41 @@ pub fn evaluate_each<B: Backend>(
         );
     }
     metrics
+}
+
+/// [`evaluate`] for either task: the model's loss and metrics over a split.
+pub fn evaluate_task<B: Backend>(
+    cfg: &Config,
+    net: &Network<B>,
+    data: &Prepared,
+    split: &crate::data::Split,
+    batch_size: usize,
+) -> EpochMetrics {
+    if net.spec.task == Task::Segmentation {
+        return EpochMetrics::Segmentation(evaluate(net, data, split, batch_size));
+    }
+    let device = net.classifier.val().device();
+    let mut metrics = EpochMetrics::Depth(DepthMetrics::new());
+    let indices: Vec<usize> = (0..split.len()).collect();
+    for chunk in indices.chunks(batch_size) {
+        let out = forward_batch(cfg, net, data, split, chunk, &[], &device);
+        let (num, den) = (scalar(out.numerator), scalar(out.denominator));
+        out.observed.add_to(&mut metrics, split.pixels(), num, den);
+    }
+    metrics
+}
+
+/// Which training images of an epoch are mirrored: none unless `data.flip`;
+/// otherwise a fair coin per position of the epoch's order, from its own
+/// ChaCha stream of (seed, epoch), so the shuffling is unchanged by it.
+pub fn epoch_flips(cfg: &Config, epoch: usize, n: usize) -> Vec<bool> {
+    if !cfg.data.flip {
+        return vec![false; n];
+    }
+    use rand::Rng;
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.experiment.seed ^ 0x666c_6970_0000_0000);
+    rng.set_stream(epoch as u64);
+    (0..n).map(|_| rng.gen::<bool>()).collect()
 }
 
 /// The optimisers a config can ask for, behind one `step`.
@@ -200,7 +368,8 @@ pub fn train<B: AutodiffBackend>(
         net = trained;
         let train_seconds = started.elapsed().as_secs_f64();
         let eval_started = Instant::now();
-        let val_metrics = evaluate(
+        let val_metrics = evaluate_task(
+            cfg,
             &net.clone().project_kernels().valid(),
             data,
             &data.val,
@@ -239,23 +408,24 @@ fn train_epoch<B: AutodiffBackend>(
     mut net: Network<B>,
     optim: &mut Optim<B>,
     epoch: usize,
-) -> Result<(Network<B>, SegmentationMetrics)> {
+) -> Result<(Network<B>, EpochMetrics)> {
     let (t, train) = (&cfg.training, &data.train);
-    let weights = data.class_weights_tensor::<B>(device);
     // One stream per epoch: the order of epoch e depends on (seed, e) only.
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.experiment.seed);
     rng.set_stream(epoch as u64);
     order.shuffle(&mut rng);
+    let flips = epoch_flips(cfg, epoch, order.len());
     let batches: Vec<&[usize]> = order.chunks(t.batch_size).collect();
-    let mut metrics = SegmentationMetrics::new(cfg.model.n_classes);
+    let mut metrics = EpochMetrics::new(&cfg.model);
     let mut progress = run.progress(epoch, batches.len());
     for (b, chunk) in batches.iter().enumerate() {
         let at = format!("epoch {epoch}, batch {} of {}", b + 1, batches.len());
         net = net.project_kernels();
-        let (x, labels, label_bytes) = train.batch::<B>(chunk, device);
-        let logits = net.forward(x);
-        let (num, den) = weighted_nll(logits.clone(), labels, weights.clone());
+        let start = b * t.batch_size;
+        let batch_flips = &flips[start..start + chunk.len()];
+        let out = forward_batch(cfg, &net, data, train, chunk, batch_flips, device);
+        let (num, den) = (out.numerator, out.denominator);
         let loss = num.clone() / den.clone();
         let (num_v, den_v) = (scalar(num.detach()), scalar(den.detach()));
         if !num_v.is_finite() {
@@ -265,13 +435,8 @@ fn train_epoch<B: AutodiffBackend>(
                 epoch,
             ));
         }
-        metrics.add(
-            &predictions(logits.detach()),
-            &label_bytes,
-            train.pixels(),
-            num_v,
-            den_v,
-        );
+        out.observed
+            .add_to(&mut metrics, train.pixels(), num_v, den_v);
         let grads = GradientsParams::from_grads(loss.backward(), &net);
         net = optim.step(t.learning_rate, net, grads);
         if !net.weights_finite() {

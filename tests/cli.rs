@@ -6,7 +6,9 @@ use std::path::Path;
 use std::process::Command;
 
 mod common;
-use common::{imex_run, metrics_without_timings, read_csv, stderr, tiny_experiment};
+use common::{
+    imex_run, metrics_without_timings, read_csv, stderr, tiny_depth_experiment, tiny_experiment,
+};
 
 #[test]
 fn tiny_run_learns_and_writes_the_run_folder() {
@@ -442,4 +444,124 @@ fn an_unwritable_output_folder_is_refused() {
     );
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     assert!(stderr(&out).contains("blocker/results"), "{}", stderr(&out));
+}
+
+#[test]
+fn depth_tiny_run_learns_and_writes_depth_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    for (arch, loss) in [("imex", "l1"), ("resnet", "silog")] {
+        let config = tiny_depth_experiment(dir.path(), arch, &format!("loss = \"{loss}\""));
+        let out = imex_run(&[config.to_str().unwrap()], dir.path());
+        assert!(out.status.success(), "{arch}: {}", stderr(&out));
+        let run = dir.path().join(format!("results/depth_{arch}"));
+        let (header, rows) = read_csv(&run.join("metrics.csv"));
+        let cfg = imex_run::config::Config::load(&run.join("config.toml"), &[]).unwrap();
+        assert_eq!(header, imex_run::run::csv_columns(&cfg.model));
+        for name in [
+            "val_loss",
+            "val_rmse",
+            "val_abs_rel",
+            "val_log10",
+            "val_delta1",
+            "val_delta2",
+            "val_delta3",
+        ] {
+            assert!(header.contains(&name.to_string()), "{name} in {header:?}");
+        }
+        assert_eq!(rows.len(), 4);
+        let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+        let losses: Vec<f64> = rows.iter().map(|r| r[col("train_loss")]).collect();
+        assert!(
+            losses[3] < losses[0],
+            "{arch}: train loss did not go down: {losses:?}"
+        );
+        for row in &rows {
+            assert!(row[col("val_rmse")] > 0.0 && row[col("val_rmse")].is_finite());
+            for d in ["val_delta1", "val_delta2", "val_delta3"] {
+                assert!((0.0..=1.0).contains(&row[col(d)]), "{d} = {}", row[col(d)]);
+            }
+            assert!(row[col("val_delta1")] <= row[col("val_delta2")]);
+        }
+        let provenance: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+        assert_eq!(provenance["status"], "finished");
+        assert_eq!(provenance["task"], "depth");
+        assert_eq!(provenance["loss"], loss);
+        assert!(provenance["best"]["val_rmse"].as_f64().is_some());
+        assert!(provenance["data"]["depth_normalisation"]["log_depth_std"]
+            .as_f64()
+            .is_some());
+        // The head is one channel wide in the checkpoint.
+        let (tensors, _) = imex_run::model::checkpoint::read_safetensors(
+            &run.join("checkpoints/last.safetensors"),
+        )
+        .unwrap();
+        assert_eq!(tensors["W"].shape, vec![1, 8]);
+    }
+}
+
+#[test]
+fn depth_run_on_the_nyu_fixture_with_its_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/nyu");
+    let extra = "";
+    let config = tiny_depth_experiment(dir.path(), "imex", extra);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text = text
+        .replace("dataset = \"synthetic_rgbd\"", "dataset = \"nyu_mat\"")
+        .replace("height = 24", "height = 6")
+        .replace("width = 32", "width = 8")
+        .replace("epochs = 4", "epochs = 2")
+        .replace(
+            "flip = true",
+            &format!(
+                "flip = true\npath = \"{}\"\nsplit_file = \"{}\"",
+                fixtures.join("nyu_tiny_chunked.mat").display(),
+                fixtures.join("splits_v73.mat").display()
+            ),
+        );
+    std::fs::write(&config, text).unwrap();
+    let out = imex_run(&[config.to_str().unwrap()], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run = dir.path().join("results/depth_imex");
+    assert_eq!(read_csv(&run.join("metrics.csv")).1.len(), 2);
+    let provenance: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    assert_eq!(provenance["data"]["train_images"], 2);
+    assert_eq!(provenance["data"]["val_images"], 2);
+    assert_eq!(provenance["data"]["height"], 6);
+}
+
+#[test]
+fn depth_bad_input_is_refused() {
+    let depth =
+        "[experiment]\nname = \"x\"\n[model]\narch = \"imex\"\ntask = \"depth\"\nin_channels = 3\n";
+    // Config errors: file, line, key; exit 2.
+    refuse(
+        &format!(
+            "{depth}[data]\ndataset = \"nyu_mat\"\npath = \"n.mat\"\n[training]\nloss = \"l3\"\n"
+        ),
+        &[],
+        2,
+        &["bad.toml:11", "training.loss", "\"l1\""],
+    );
+    refuse(
+        &format!("{depth}[data]\ndataset = \"qtips\"\n"),
+        &[],
+        2,
+        &["bad.toml:5", "model.task", "\"segmentation\""],
+    );
+    // A missing data file: exit 3, named.
+    refuse(
+        &format!("{depth}[data]\ndataset = \"nyu_mat\"\npath = \"nowhere/nyu.mat\"\n"),
+        &[],
+        3,
+        &["nowhere/nyu.mat", "no such file"],
+    );
+    refuse(
+        &format!("{depth}[data]\ndataset = \"rgbd_png\"\npath = \"pairs.csv\"\n"),
+        &[],
+        3,
+        &["pairs.csv"],
+    );
 }

@@ -3,7 +3,9 @@
 //! one the run recorded.
 
 mod common;
-use common::{imex_run, metrics_without_timings, read_csv, stderr, tiny_experiment};
+use common::{
+    imex_run, metrics_without_timings, read_csv, stderr, tiny_depth_experiment, tiny_experiment,
+};
 use std::path::Path;
 
 /// Tiny IMEX runs with seeds 3 and 4, and a tiny ResNet run, under `dir/results`.
@@ -221,4 +223,64 @@ fn report_without_runs_is_a_data_error() {
     assert!(stderr(&out).contains("no run folders"), "{}", stderr(&out));
     let out = imex_run(&["report", "nowhere"], dir.path());
     assert_eq!(out.status.code(), Some(3));
+}
+
+#[test]
+fn depth_report_and_predict_on_tiny_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for arch in ["imex", "resnet"] {
+        let config = tiny_depth_experiment(root, arch, "");
+        let out = imex_run(&[config.to_str().unwrap()], root);
+        assert!(out.status.success(), "{arch}: {}", stderr(&out));
+    }
+    let out = imex_run(
+        &["report", "results", "--out", "figs", "--images", "0,3"],
+        root,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    for file in [
+        "depth_table.md",
+        "depth_table.tex",
+        "depth_table.csv",
+        "depth_depth.png",
+        "depth_rmse.svg",
+        "depth_delta1.png",
+    ] {
+        assert!(root.join("figs").join(file).is_file(), "missing {file}");
+    }
+    let mut reader = csv::Reader::from_path(root.join("figs/depth_table.csv")).unwrap();
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    let imex = rows.iter().find(|r| &r[1] == "IMEXnet").unwrap();
+    let run = root.join("results/depth_imex");
+    for column in ["val_rmse", "val_delta1", "val_abs_rel"] {
+        let i = header
+            .iter()
+            .position(|h| h == &format!("{column}_mean"))
+            .unwrap();
+        let table: f64 = imex[i].parse().unwrap();
+        assert!(
+            (table - at_best_epoch(&run, column)).abs() < 1e-12,
+            "{column}"
+        );
+    }
+    let out = imex_run(&["predict", run.to_str().unwrap(), "--images", "2"], root);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let metrics: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run.join("predict-best-val/metrics.json")).unwrap(),
+    )
+    .unwrap();
+    let recorded = at_best_epoch(&run, "val_rmse");
+    let measured = metrics["rmse"].as_f64().unwrap();
+    assert!(
+        (measured - recorded).abs() < 1e-6,
+        "{measured} vs {recorded}"
+    );
+    for file in ["depth.png", "predicted_depth.npy", "rgb.npy"] {
+        assert!(
+            run.join("predict-best-val").join(file).is_file(),
+            "missing {file}"
+        );
+    }
 }

@@ -5,7 +5,7 @@
 //! | --- | --- | --- |
 //! | `K{j}` | (C_out, C_in, 3, 3) | every layer j |
 //! | `L{j}` | (C, 1, 3, 3) | depthwise kernel C of L = CᵀC (learned operator) |
-//! | `W` | (n_classes, C_last) | 1×1 classifier |
+//! | `W` | (n_classes or 1, C_last) | 1×1 head: classifier, or depth |
 //! | `bn{j}_weight`, `bn{j}_bias` | (C_out,) | γ, β |
 //! | `bn{j}_running_mean`, `bn{j}_running_var` | (C_out,) | standard BN only uses them |
 //!
@@ -217,7 +217,7 @@ impl<B: Backend> Network<B> {
             }
         }
         let c_last = layer_table(spec).last().map_or(spec.in_channels, |l| l.1);
-        let w = require("W", &[spec.n_classes, c_last])?;
+        let w = require("W", &[spec.head_width(), c_last])?;
         net.classifier = replace(net.classifier, w, device);
         Ok(net)
     }

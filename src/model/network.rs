@@ -64,7 +64,7 @@ pub struct Layer<B: Backend> {
 #[derive(Module, Debug)]
 pub struct Network<B: Backend> {
     pub layers: Vec<Layer<B>>,
-    /// 1×1 classifier W, [n_classes, C_last].
+    /// 1×1 head W, [head width, C_last]: class scores, or one depth channel.
     pub classifier: Param<Tensor<B, 2>>,
     #[module(skip)]
     pub spec: ModelSection,
@@ -77,7 +77,7 @@ pub struct ParamCounts {
     pub kernels: usize,
     /// Σ 9·C over learned depthwise operator kernels C.
     pub operator: usize,
-    /// n_classes · C_last.
+    /// head width (n_classes, or 1 for depth) · C_last.
     pub classifier: usize,
     /// kernels + operator + classifier.
     pub total: usize,
@@ -100,7 +100,7 @@ impl ParamCounts {
         } else {
             0
         };
-        let classifier = spec.n_classes * table.last().map_or(0, |l| l.1);
+        let classifier = spec.head_width() * table.last().map_or(0, |l| l.1);
         let mut seen = Vec::new();
         let mut authors_implicit = 0;
         for &(c_in, _) in &table {
@@ -180,7 +180,7 @@ impl<B: Backend> Network<B> {
         let c_last = layer_table(spec).last().map_or(spec.in_channels, |l| l.1);
         let classifier = uniform(
             &mut rng,
-            [spec.n_classes, c_last],
+            [spec.head_width(), c_last],
             spec.classifier_init_scale,
             device,
         );
@@ -214,7 +214,7 @@ impl<B: Backend> Network<B> {
         self
     }
 
-    /// Logits [N, n_classes, H, W] of images x [N, in_channels, H, W].
+    /// Head output [N, head width, H, W] of images x [N, in_channels, H, W].
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         self.classify(self.features(x))
     }
@@ -291,10 +291,11 @@ impl<B: Backend> Network<B> {
         sum.into_scalar().elem::<f64>().is_finite()
     }
 
-    /// logits = W Y, a 1×1 convolution without bias.
+    /// logits = W Y, a 1×1 convolution without bias (for depth, the one
+    /// channel of normalised log-depth).
     pub fn classify(&self, features: Tensor<B, 4>) -> Tensor<B, 4> {
         let [n, c, height, width] = features.dims();
-        let k = self.spec.n_classes;
+        let k = self.spec.head_width();
         let w = self.classifier.val().unsqueeze::<3>();
         w.matmul(features.reshape([n, c, height * width]))
             .reshape([n, k, height, width])

@@ -13,10 +13,10 @@ pub mod propagation;
 pub mod stability;
 pub mod table;
 
-use crate::config::{Arch, Config, Device};
+use crate::config::{Arch, Config, Device, Task};
 use crate::error::Failure;
 use crate::files::write_atomically;
-use crate::predict::{predict, Checkpoint, Prediction, SplitName};
+use crate::predict::{predict, predict_depth, Checkpoint, DepthPrediction, Prediction, SplitName};
 use crate::results::{discover, RunRecord};
 use anyhow::Result;
 use curves::{Curve, CurveGrid, CurvePanel};
@@ -76,7 +76,8 @@ fn study_key(config: &Config) -> String {
 }
 
 /// Groups runs into studies of configurations of seeds. Within a
-/// configuration one run per seed is kept (the one with the most epochs).
+/// configuration one run per seed is kept (one with checkpoints, then the
+/// one with the most epochs).
 pub fn studies(runs: Vec<RunRecord>) -> Vec<Study> {
     let mut groups: BTreeMap<String, Vec<RunRecord>> = BTreeMap::new();
     for run in runs {
@@ -90,6 +91,7 @@ pub fn studies(runs: Vec<RunRecord>) -> Vec<Study> {
         runs.sort_by_key(|r| {
             (
                 r.config.experiment.seed,
+                r.checkpoint("best").is_none(),
                 std::cmp::Reverse(r.metrics.rows.len()),
             )
         });
@@ -241,8 +243,19 @@ fn curve_panel(
     })
 }
 
-/// Loss, mean IoU and accuracy against epoch, one file each.
-fn curve_figures(study: &Study, out: &Path) -> Result<Vec<PathBuf>> {
+/// (metric, axis label, fixed y range) of one curve figure.
+type CurveSpec = (&'static str, &'static str, Option<std::ops::Range<f64>>);
+
+/// The curve figures of a study: Q-tips loss, mean IoU and accuracy; depth
+/// loss, RMSE and δ < 1.25.
+fn curve_specs(study: &Study) -> Result<Vec<CurveSpec>> {
+    if task(study) == Task::Depth {
+        return Ok(vec![
+            ("loss", "loss", None),
+            ("rmse", "RMSE (m)", None),
+            ("delta1", "share of pixels with δ < 1.25", Some(0.0..1.0)),
+        ]);
+    }
     let max_loss = study
         .groups
         .iter()
@@ -253,22 +266,52 @@ fn curve_figures(study: &Study, out: &Path) -> Result<Vec<PathBuf>> {
         .flatten()
         .fold(0.0, f64::max);
     // The authors plotted the loss on [0, 1.5].
-    let loss_range = (max_loss <= 1.5).then_some(0.0..1.5);
-    let figures = [
-        ("loss", "weighted cross-entropy", loss_range),
+    Ok(vec![
+        (
+            "loss",
+            "weighted cross-entropy",
+            (max_loss <= 1.5).then_some(0.0..1.5),
+        ),
         ("mean_iou", "mean IoU over classes", Some(0.0..1.0)),
         ("pixel_accuracy", "pixel accuracy", None),
-    ];
+    ])
+}
+
+fn task(study: &Study) -> Task {
+    study.groups[0].runs[0].config.model.task
+}
+
+/// Metric against epoch, one file per metric.
+fn curve_figures(study: &Study, out: &Path) -> Result<Vec<PathBuf>> {
+    let dataset = match task(study) {
+        Task::Segmentation => "Q-tips",
+        Task::Depth => "depth",
+    };
     let mut files = Vec::new();
-    for (metric, label, range) in figures {
+    for (metric, label, range) in curve_specs(study)? {
         let panel = curve_panel(study, metric, label, range)?;
-        let title = format!("Q-tips, {}: {label} by epoch", study.name);
+        let title = format!("{dataset}, {}: {label} by epoch", study.name);
         files.extend(save(
             &CurveGrid::new(&title, vec![panel]),
             &out.join(format!("{}_{metric}", study.name)),
         )?);
     }
     Ok(files)
+}
+
+/// The depth figure (RGB | truth | ResNet | IMEX, as on the slides) from the
+/// first seed of every configuration.
+fn depth_figure(study: &Study, out: &Path, images: &[usize]) -> Result<Vec<PathBuf>> {
+    let mut predictions = study
+        .groups
+        .iter()
+        .map(|g| predict_depth(&g.runs[0], Checkpoint::Best, SplitName::Val, images))
+        .collect::<Result<Vec<DepthPrediction>>>()?;
+    predictions.sort_by_key(|p| p.arch == Arch::Imex);
+    save(
+        &panels::DepthPanels::new(&predictions),
+        &out.join(format!("{}_depth", study.name)),
+    )
 }
 
 /// Predictions and probability maps of the first seed of every configuration.
@@ -303,10 +346,13 @@ pub fn report(results: &Path, out: &Path, images: &[usize]) -> Result<Written> {
         .map_err(|e| Failure::Output(format!("cannot create {}: {e}", out.display())))?;
     let studies = studies(runs);
     let mut written = Written::default();
-    let mut rows = Vec::new();
+    let (mut rows, mut depth_rows) = (Vec::new(), Vec::new());
     for study in &studies {
         for group in &study.groups {
-            rows.push(table::Row::of(&study.name, group)?);
+            match task(study) {
+                Task::Segmentation => rows.push(table::Row::of(&study.name, group)?),
+                Task::Depth => depth_rows.push(table::DepthRow::of(group)?),
+            }
         }
         written.files.extend(curve_figures(study, out)?);
         let missing: Vec<String> = study
@@ -316,9 +362,10 @@ pub fn report(results: &Path, out: &Path, images: &[usize]) -> Result<Written> {
             .map(|g| g.runs[0].dir.display().to_string())
             .collect();
         if missing.is_empty() {
-            written
-                .files
-                .extend(prediction_figures(study, out, images)?);
+            written.files.extend(match task(study) {
+                Task::Segmentation => prediction_figures(study, out, images)?,
+                Task::Depth => depth_figure(study, out, images)?,
+            });
         } else {
             written.skipped.push(format!(
                 "{}: predictions and probability maps need the trained checkpoints of {} \
@@ -328,14 +375,24 @@ pub fn report(results: &Path, out: &Path, images: &[usize]) -> Result<Written> {
             ));
         }
     }
-    for (extension, text) in [
-        ("md", table::markdown(&rows)),
-        ("tex", table::latex(&rows)),
-        ("csv", table::csv(&rows)?),
-    ] {
-        let path = out.join(format!("qtips_table.{extension}"));
-        write_atomically(&path, text.as_bytes())?;
-        written.files.push(path);
+    let mut tables = Vec::new();
+    if !rows.is_empty() {
+        let texts = [
+            table::markdown(&rows),
+            table::latex(&rows),
+            table::csv(&rows)?,
+        ];
+        tables.push(("qtips_table", texts));
+    }
+    if !depth_rows.is_empty() {
+        tables.push(("depth_table", table::depth_tables(&depth_rows)?));
+    }
+    for (stem, texts) in tables {
+        for (extension, text) in ["md", "tex", "csv"].iter().zip(texts) {
+            let path = out.join(format!("{stem}.{extension}"));
+            write_atomically(&path, text.as_bytes())?;
+            written.files.push(path);
+        }
     }
     written.files.extend(save(
         &stability::StabilityFigure,

@@ -6,7 +6,7 @@ use super::figure::{
     FONT, LABEL_SIZE, TITLE_SIZE,
 };
 use crate::config::Arch;
-use crate::predict::Prediction;
+use crate::predict::{DepthPrediction, Prediction};
 use anyhow::Result;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -16,12 +16,15 @@ const GAP: i32 = 16;
 const TOP: i32 = 70;
 const ROW_LABEL: i32 = 70;
 
-fn network(prediction: &Prediction) -> String {
-    let arch = match prediction.arch {
+fn arch_name(arch: Arch) -> &'static str {
+    match arch {
         Arch::Imex => "IMEXnet",
         Arch::Resnet => "ResNet",
-    };
-    format!("{arch} prediction")
+    }
+}
+
+fn network(prediction: &Prediction) -> String {
+    format!("{} prediction", arch_name(prediction.arch))
 }
 
 fn class_map(classes: &[u8], width: usize, height: usize) -> Raster {
@@ -215,5 +218,93 @@ impl Figure for ProbabilityPanels<'_> {
             .collect();
         draw_grid(&grid, &titles, &rows)?;
         colour_bar(&bar, "probability", (0.0, 1.0), viridis)
+    }
+}
+
+/// RGB | true depth | each network's depth (the slides' NYU figure), one
+/// colour scale for every depth map of the figure.
+pub struct DepthPanels<'a> {
+    predictions: &'a [DepthPrediction],
+}
+
+impl<'a> DepthPanels<'a> {
+    /// `predictions` of the same frames of the same split (e.g. ResNet, IMEX).
+    pub fn new(predictions: &'a [DepthPrediction]) -> Self {
+        Self { predictions }
+    }
+
+    /// The range of the true depths shown (predictions outside it saturate).
+    fn scale(&self) -> (f64, f64) {
+        let truth = self.predictions[0].truth.iter().flatten();
+        let (lo, hi) = truth.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &d| {
+            (a.min(d as f64), b.max(d as f64))
+        });
+        if lo < hi {
+            (lo, hi)
+        } else {
+            (lo - 0.5, lo + 0.5)
+        }
+    }
+}
+
+impl Figure for DepthPanels<'_> {
+    fn size(&self) -> (u32, u32) {
+        let first = &self.predictions[0];
+        let (w, h) = grid_size(
+            2 + self.predictions.len(),
+            first.images.len(),
+            first.width,
+            (150, 20),
+        );
+        (w.max(700), h.max(400))
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        let first = &self.predictions[0];
+        let (w, h) = (first.width, first.height);
+        let root = root.titled(
+            &format!(
+                "Depth from one RGB image ({} checkpoints)",
+                first.checkpoint.name()
+            ),
+            (FONT, TITLE_SIZE),
+        )?;
+        let (full_width, _) = root.dim_in_pixel();
+        let (grid, bar) = root.split_horizontally(full_width - 130);
+        let (lo, hi) = self.scale();
+        let depth_map = |depths: &[f32]| {
+            Raster::from_fn(w, h, |i| viridis((depths[i] as f64 - lo) / (hi - lo)))
+        };
+        let titles: Vec<String> = ["RGB".to_string(), "true depth".to_string()]
+            .into_iter()
+            .chain(
+                self.predictions
+                    .iter()
+                    .map(|p| format!("{} depth", arch_name(p.arch))),
+            )
+            .collect();
+        let plane = w * h;
+        let rows: Vec<(String, Vec<Raster>)> = first
+            .images
+            .iter()
+            .enumerate()
+            .map(|(k, index)| {
+                let rgb = &first.rgb[k];
+                let image = Raster::from_fn(w, h, |i| {
+                    let c = |ch: usize| (rgb[ch * plane + i].clamp(0.0, 1.0) * 255.0).round() as u8;
+                    RGBColor(c(0), c(1), c(2))
+                });
+                let cells = [image, depth_map(&first.truth[k])]
+                    .into_iter()
+                    .chain(self.predictions.iter().map(|p| depth_map(&p.predicted[k])))
+                    .collect();
+                (format!("#{index}"), cells)
+            })
+            .collect();
+        draw_grid(&grid, &titles, &rows)?;
+        colour_bar(&bar, "depth (m)", (lo, hi), viridis)
     }
 }

@@ -334,3 +334,151 @@ mod tests {
         assert_eq!(latex_escape("qtips_small 5%"), "qtips\\_small 5\\%");
     }
 }
+
+/// The depth table's columns: metrics.csv column, label, decimals.
+pub const DEPTH_COLUMNS: [(&str, &str, usize); 7] = [
+    ("val_loss", "loss", 4),
+    ("val_rmse", "RMSE (m)", 3),
+    ("val_abs_rel", "AbsRel", 3),
+    ("val_log10", "log10", 3),
+    ("val_delta1", "δ<1.25", 3),
+    ("val_delta2", "δ<1.25²", 3),
+    ("val_delta3", "δ<1.25³", 3),
+];
+
+/// One configuration of a depth study: every [`DEPTH_COLUMNS`] metric at the
+/// kept checkpoint, over seeds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DepthRow {
+    pub group: String,
+    pub arch: Arch,
+    pub seeds: Vec<u64>,
+    pub rule: CheckpointRule,
+    pub parameters: ParamCounts,
+    pub values: Vec<Summary>,
+}
+
+impl DepthRow {
+    pub fn of(group: &Group) -> Result<Self> {
+        let mut columns = vec![Vec::new(); DEPTH_COLUMNS.len()];
+        for run in &group.runs {
+            let row = run.metrics.checkpoint_row(run.config.training.checkpoint)?;
+            for ((column, _, _), values) in DEPTH_COLUMNS.iter().zip(columns.iter_mut()) {
+                values.push(run.metrics.column(column)?[row]);
+            }
+        }
+        let first = &group.runs[0];
+        Ok(Self {
+            group: group.name.clone(),
+            arch: first.config.model.arch,
+            seeds: group
+                .runs
+                .iter()
+                .map(|r| r.config.experiment.seed)
+                .collect(),
+            rule: first.config.training.checkpoint,
+            parameters: ParamCounts::of(&first.config.model),
+            values: columns.iter().map(|v| Summary::of(v)).collect(),
+        })
+    }
+
+    fn network(&self) -> &'static str {
+        match self.arch {
+            Arch::Imex => "IMEXnet",
+            Arch::Resnet => "ResNet",
+        }
+    }
+}
+
+fn depth_caption(rows: &[DepthRow]) -> String {
+    let mut rules: Vec<&str> = rows.iter().map(|r| rule_text(r.rule)).collect();
+    rules.dedup();
+    format!(
+        "Depth from one RGB image, validation split. Each run is scored at {}; mean ± sample \
+         standard deviation over seeds. RMSE in metres; AbsRel = mean |d̂ − d|/d; log10 = mean \
+         |log10 d̂ − log10 d|; δ<t = share of pixels with max(d̂/d, d/d̂) < t (higher is better). \
+         The paper's depth numbers are not known to us.",
+        rules.join(" or ")
+    )
+}
+
+/// Depth rows as Markdown (caption above), LaTeX (booktabs) and CSV.
+pub fn depth_tables(rows: &[DepthRow]) -> Result<[String; 3]> {
+    let labels: Vec<&str> = DEPTH_COLUMNS.iter().map(|c| c.1).collect();
+    let mut md = format!(
+        "{}\n\n| configuration | network | seeds | params | {} |\n|{}\n",
+        depth_caption(rows),
+        labels.join(" | "),
+        " --- |".repeat(4 + labels.len())
+    );
+    let mut tex = format!(
+        "% imex-run report: needs \\usepackage{{booktabs}}\n\\begin{{table}}[t]\n\\centering\n\\small\n\\caption{{{}}}\n\\label{{tab:depth}}\n\\begin{{tabular}}{{llrr{}}}\n\\toprule\nconfiguration & network & seeds & params & {} \\\\\n\\midrule\n",
+        latex_escape(&depth_caption(rows)).replace('±', "$\\pm$"),
+        "c".repeat(labels.len()),
+        labels
+            .iter()
+            .map(|l| l
+                .replace('δ', "$\\delta$")
+                .replace('²', "$^2$")
+                .replace('³', "$^3$"))
+            .collect::<Vec<_>>()
+            .join(" & ")
+    );
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    let mut header = vec![
+        "group".to_string(),
+        "network".to_string(),
+        "seeds".to_string(),
+        "params_true".to_string(),
+    ];
+    for (column, _, _) in DEPTH_COLUMNS {
+        header.extend([format!("{column}_mean"), format!("{column}_std")]);
+    }
+    csv.write_record(&header)?;
+    for row in rows {
+        let cells = |pm: &str| -> Vec<String> {
+            row.values
+                .iter()
+                .zip(DEPTH_COLUMNS)
+                .map(|(s, (_, _, digits))| s.show(digits, 1.0, pm))
+                .collect()
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} |",
+            row.group,
+            row.network(),
+            row.seeds.len(),
+            row.parameters.total,
+            cells(" ± ").join(" | ")
+        );
+        let _ = writeln!(
+            tex,
+            "{} & {} & {} & {} & {} \\\\",
+            latex_escape(&row.group),
+            row.network(),
+            row.seeds.len(),
+            row.parameters.total,
+            cells("$\\pm$").join(" & ")
+        );
+        let mut record = vec![
+            row.group.clone(),
+            row.network().to_string(),
+            row.seeds
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(" "),
+            row.parameters.total.to_string(),
+        ];
+        for s in &row.values {
+            record.extend([
+                s.mean.to_string(),
+                s.std.map_or(String::new(), |v| v.to_string()),
+            ]);
+        }
+        csv.write_record(&record)?;
+    }
+    tex.push_str("\\bottomrule\n\\end{tabular}\n\\end{table}\n");
+    Ok([md, tex, String::from_utf8(csv.into_inner()?)?])
+}

@@ -81,3 +81,39 @@ pub fn metrics_without_timings(path: &Path) -> Vec<Vec<String>> {
         })
         .collect()
 }
+
+/// A tiny depth experiment: 32 rendered rooms of 24×32, two blocks.
+pub fn tiny_depth_experiment(dir: &Path, arch: &str, extra: &str) -> PathBuf {
+    let path = dir.join(format!("depth_{arch}.toml"));
+    let text = format!(
+        r#"[experiment]
+name = "depth_{arch}"
+seed = 1
+output_dir = "results"
+
+[model]
+arch = "{arch}"
+task = "depth"
+in_channels = 3
+widths = [4, 8]
+depths = [2, 2]
+
+[data]
+dataset = "synthetic_rgbd"
+train_size = 32
+val_size = 8
+height = 24
+width = 32
+flip = true
+
+[training]
+optimizer = "adam"
+learning_rate = 1e-2
+batch_size = 8
+epochs = 4
+{extra}
+"#
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
