@@ -1,7 +1,7 @@
 //! Metric-against-epoch figures: one or more panels of lines, each line
 //! optionally with a shaded band (the spread over seeds).
 
-use super::figure::{Figure, FONT, LABEL_SIZE, TICK_SIZE, TITLE_SIZE};
+use super::figure::{legend, Figure, FONT, LABEL_SIZE, TICK_SIZE, TITLE_SIZE};
 use anyhow::Result;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -169,13 +169,7 @@ where
                 .map(|&p| Circle::new(p, 3, curve.colour.filled())),
         )?;
     }
-    chart
-        .configure_series_labels()
-        .label_font((FONT, TICK_SIZE))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.4))
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     Ok(())
 }
 

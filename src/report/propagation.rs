@@ -10,7 +10,7 @@
 //! step; the implicit step adds 2hα more, so its spread grows as 2n(h + hα).
 
 use super::figure::{
-    colour_bar, viridis, Figure, Raster, BLUE, FONT, GREEN, LABEL_SIZE, TICK_SIZE, TITLE_SIZE,
+    axes, colour_bar, legend, viridis, Figure, Raster, BLUE, FONT, GREEN, LABEL_SIZE, TITLE_SIZE,
     VERMILLION,
 };
 use crate::model::explicit::conv3x3;
@@ -229,15 +229,11 @@ impl Figure for PropagationFigure {
             .x_label_area_size(50)
             .y_label_area_size(80)
             .build_cartesian_2d(-half..half, -12.0..0.5)?;
-        chart
-            .configure_mesh()
-            .x_desc("distance from the impulse (pixels)")
-            .y_desc("log10 |Y| / max |Y|")
-            .axis_desc_style((FONT, LABEL_SIZE))
-            .label_style((FONT, TICK_SIZE))
-            .light_line_style(WHITE.mix(0.0))
-            .bold_line_style(BLACK.mix(0.08))
-            .draw()?;
+        axes(
+            &mut chart,
+            "distance from the impulse (pixels)",
+            "log10 |Y| / max |Y|",
+        )?;
         let row = self.demo.size / 2;
         for (response, colour) in self.responses.iter().zip(COLOURS) {
             let peak = response.values.iter().fold(0f32, |m, v| m.max(v.abs())) as f64;
@@ -252,13 +248,7 @@ impl Figure for PropagationFigure {
                 .label(&response.label)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 28, y)], style));
         }
-        chart
-            .configure_series_labels()
-            .label_font((FONT, TICK_SIZE))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         Ok(())
     }
 }

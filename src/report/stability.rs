@@ -10,7 +10,7 @@
 //! closed forms; the tests check it against them.
 
 use super::figure::{
-    Figure, BLUE, FONT, GREEN, LABEL_SIZE, SKY_BLUE, TICK_SIZE, TITLE_SIZE, VERMILLION,
+    axes, legend, Figure, BLUE, FONT, GREEN, LABEL_SIZE, SKY_BLUE, TITLE_SIZE, VERMILLION,
 };
 use anyhow::Result;
 use plotters::coord::Shift;
@@ -107,22 +107,14 @@ impl Figure for StabilityFigure {
                 SeriesLabelPosition::UpperLeft,
             ),
         ];
-        for ((title, scheme, legend), area) in forms.iter().zip(&halves) {
+        for ((title, scheme, legend_at), area) in forms.iter().zip(&halves) {
             let mut chart = ChartBuilder::on(area)
                 .caption(*title, (FONT, LABEL_SIZE))
                 .margin(14)
                 .x_label_area_size(48)
                 .y_label_area_size(56)
                 .build_cartesian_2d(-6.6..2.6, -3.6..3.6)?;
-            chart
-                .configure_mesh()
-                .x_desc("Re(hλ)")
-                .y_desc("Im(hλ)")
-                .axis_desc_style((FONT, LABEL_SIZE))
-                .label_style((FONT, TICK_SIZE))
-                .light_line_style(WHITE.mix(0.0))
-                .bold_line_style(BLACK.mix(0.08))
-                .draw()?;
+            axes(&mut chart, "Re(hλ)", "Im(hλ)")?;
             for axis in [[(-6.6, 0.0), (2.6, 0.0)], [(0.0, -3.6), (0.0, 3.6)]] {
                 chart.draw_series(std::iter::once(PathElement::new(
                     axis.to_vec(),
@@ -147,13 +139,7 @@ impl Figure for StabilityFigure {
                     .label(s.label())
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 28, y)], style));
             }
-            chart
-                .configure_series_labels()
-                .label_font((FONT, TICK_SIZE))
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK.mix(0.4))
-                .position(legend.clone())
-                .draw()?;
+            legend(&mut chart, legend_at.clone())?;
         }
         Ok(())
     }
