@@ -1,17 +1,10 @@
 //! The tools of the GPU verification, exercised on the CPU: `imex-run check`,
 //! `imex-run bench --csv`, and `scripts/gpu-check.sh --quick` end to end.
 
+mod common;
+use common::imex_run;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn imex_run(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_imex-run"))
-        .args(args)
-        .current_dir(cwd)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("the binary runs")
-}
+use std::process::Command;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

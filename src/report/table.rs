@@ -80,43 +80,51 @@ pub struct Row {
     pub val_images: Option<u64>,
 }
 
+/// Every seed's kept epoch (by its checkpoint rule) and, per column, the
+/// seeds' values at that epoch.
+fn at_kept_epochs(group: &Group, columns: &[&str]) -> Result<(Vec<usize>, Vec<Vec<f64>>)> {
+    let mut values = vec![Vec::new(); columns.len()];
+    let mut epochs = Vec::new();
+    for run in &group.runs {
+        let row = run.metrics.checkpoint_row(run.config.training.checkpoint)?;
+        epochs.push(run.metrics.epochs()[row]);
+        for (column, seeds) in columns.iter().zip(values.iter_mut()) {
+            seeds.push(run.metrics.column(column)?[row]);
+        }
+    }
+    Ok((epochs, values))
+}
+
+fn seeds(group: &Group) -> Vec<u64> {
+    group
+        .runs
+        .iter()
+        .map(|r| r.config.experiment.seed)
+        .collect()
+}
+
 impl Row {
     pub fn of(study: &str, group: &Group) -> Result<Self> {
-        let rule = group.runs[0].config.training.checkpoint;
-        let mut columns = vec![Vec::new(); 4];
-        let mut epochs = Vec::new();
-        for run in &group.runs {
-            let row = run.metrics.checkpoint_row(run.config.training.checkpoint)?;
-            epochs.push(run.metrics.epochs()[row]);
-            for (column, values) in [
-                "val_paper_iou",
-                "val_mean_iou",
-                "val_loss",
-                "val_pixel_accuracy",
-            ]
-            .iter()
-            .zip(columns.iter_mut())
-            {
-                values.push(run.metrics.column(column)?[row]);
-            }
-        }
+        let columns = [
+            "val_paper_iou",
+            "val_mean_iou",
+            "val_loss",
+            "val_pixel_accuracy",
+        ];
+        let (epochs, values) = at_kept_epochs(group, &columns)?;
         let first = &group.runs[0];
         Ok(Self {
             study: study.to_string(),
             group: group.name.clone(),
             arch: first.config.model.arch,
-            seeds: group
-                .runs
-                .iter()
-                .map(|r| r.config.experiment.seed)
-                .collect(),
-            rule,
+            seeds: seeds(group),
+            rule: first.config.training.checkpoint,
             epochs,
             parameters: ParamCounts::of(&first.config.model),
-            paper_iou: Summary::of(&columns[0]),
-            mean_iou: Summary::of(&columns[1]),
-            loss: Summary::of(&columns[2]),
-            accuracy: Summary::of(&columns[3]),
+            paper_iou: Summary::of(&values[0]),
+            mean_iou: Summary::of(&values[1]),
+            loss: Summary::of(&values[2]),
+            accuracy: Summary::of(&values[3]),
             val_images: first.provenance["data"]["val_images"].as_u64(),
         })
     }
@@ -360,25 +368,16 @@ pub struct DepthRow {
 
 impl DepthRow {
     pub fn of(group: &Group) -> Result<Self> {
-        let mut columns = vec![Vec::new(); DEPTH_COLUMNS.len()];
-        for run in &group.runs {
-            let row = run.metrics.checkpoint_row(run.config.training.checkpoint)?;
-            for ((column, _, _), values) in DEPTH_COLUMNS.iter().zip(columns.iter_mut()) {
-                values.push(run.metrics.column(column)?[row]);
-            }
-        }
+        let columns = DEPTH_COLUMNS.map(|c| c.0);
+        let (_, values) = at_kept_epochs(group, &columns)?;
         let first = &group.runs[0];
         Ok(Self {
             group: group.name.clone(),
             arch: first.config.model.arch,
-            seeds: group
-                .runs
-                .iter()
-                .map(|r| r.config.experiment.seed)
-                .collect(),
+            seeds: seeds(group),
             rule: first.config.training.checkpoint,
             parameters: ParamCounts::of(&first.config.model),
-            values: columns.iter().map(|v| Summary::of(v)).collect(),
+            values: values.iter().map(|v| Summary::of(v)).collect(),
         })
     }
 
