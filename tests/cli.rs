@@ -210,8 +210,13 @@ fn killed_run_resumes_bit_identical() {
     let dir = tempfile::tempdir().unwrap();
     let config = tiny_experiment(dir.path(), "imex");
     let config = config.to_str().unwrap();
+    // Enough epochs that the kills below land inside the run.
+    let epochs = "training.epochs=12";
     // The uninterrupted run, under another name.
-    let out = imex_run(&[config, "--set", "experiment.name=whole"], dir.path());
+    let out = imex_run(
+        &[config, "--set", epochs, "--set", "experiment.name=whole"],
+        dir.path(),
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let whole = dir.path().join("results/whole");
     // Killed (SIGKILL) at several points: as soon as the CSV has a row, then
@@ -219,7 +224,7 @@ fn killed_run_resumes_bit_identical() {
     let run = dir.path().join("results/tiny_imex");
     for (attempt, delay_ms) in [0u64, 150, 40].into_iter().enumerate() {
         let mut child = Command::new(env!("CARGO_BIN_EXE_imex-run"))
-            .arg(config)
+            .args([config, "--set", epochs])
             .current_dir(dir.path())
             .env("RUST_LOG", "warn")
             .stderr(std::process::Stdio::null())
@@ -243,7 +248,9 @@ fn killed_run_resumes_bit_identical() {
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         let _ = child.kill();
         let _ = child.wait();
-        if attempt == 1 {
+        let finished = std::fs::read_to_string(run.join("run.json"))
+            .is_ok_and(|text| text.contains("\"finished\""));
+        if attempt == 1 && !finished {
             // A torn last line, as a crash in the middle of a write leaves it.
             let mut f = std::fs::OpenOptions::new()
                 .append(true)
@@ -252,7 +259,7 @@ fn killed_run_resumes_bit_identical() {
             std::io::Write::write_all(&mut f, b"3,1e-3,0.12").unwrap();
         }
     }
-    let out = imex_run(&[config], dir.path());
+    let out = imex_run(&[config, "--set", epochs], dir.path());
     assert!(out.status.success(), "{}", stderr(&out));
     let resumed: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();

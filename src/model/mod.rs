@@ -4,6 +4,7 @@
 pub mod batchnorm;
 pub mod checkpoint;
 pub mod explicit;
+mod flex_conv;
 pub mod implicit;
 pub mod network;
 

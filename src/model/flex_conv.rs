@@ -1,0 +1,459 @@
+//! The 3×3 convolution on the CPU (Flex), written out: im2col and one matrix
+//! product per image, images in parallel, and a backward pass that is two
+//! more products.
+//!
+//! Burn 0.21's Flex computes a convolution's kernel gradient as a convolution
+//! with an H×W "kernel" and its input gradient as a transposed convolution,
+//! 3–10× slower than PyTorch (BENCHMARKS.md); the convolutions were most of a
+//! training step. With `col(x)` the [9I, HW] matrix of the nine zero-padded
+//! shifts of an image x [I, H, W] (im2col) and K [O, I, 3, 3] read as [O, 9I]:
+//!
+//! ```text
+//!     y_n = K · col(x_n)                    forward
+//!    ∂x_n = K̃ · col(∂y_n)                   K̃[i, 9o + t] = K[o, i, 8 − t]: the adjoint
+//!      ∂K = Σ_n ∂y_n · col(x_n)ᵀ
+//! ```
+//!
+//! (K̃ swaps K's channel axes and flips its taps: the transpose of a padded
+//! stride-1 correlation is the correlation with K̃, the same kernel code.)
+//!
+//! Burn has no specialisation, so [`conv3x3`] takes any backend and picks
+//! this code by type: `Flex` (evaluation) and `Autodiff<Flex>` (training);
+//! [`supports`] says when.
+
+use burn::backend::autodiff::{
+    checkpoint::{base::Checkpointer, strategy::NoCheckpointing},
+    grads::Gradients,
+    ops::{Backward, Ops, OpsKind},
+};
+use burn::backend::flex::FlexTensor;
+use burn::backend::{Autodiff, Flex};
+use burn::tensor::{backend::Backend, DType, Tensor, TensorData, TensorPrimitive};
+use rayon::prelude::*;
+use std::any::{Any, TypeId};
+
+type Training = Autodiff<Flex>;
+
+/// Whether [`conv3x3`] runs on backend `B`.
+pub fn supports<B: Backend>() -> bool {
+    is::<B, Flex>() || is::<B, Training>()
+}
+
+/// `out[n,o,y,x] = Σ_{i,a,b} K[o,i,a,b] · in[n,i,y+a−1,x+b−1]` (zero padding 1),
+/// on a backend for which [`supports`] holds.
+pub fn conv3x3<B: Backend>(x: Tensor<B, 4>, kernel: Tensor<B, 4>) -> Tensor<B, 4> {
+    if is::<B, Flex>() {
+        let (x, kernel): (Tensor<Flex, 4>, Tensor<Flex, 4>) = (cast(x), cast(kernel));
+        let y = forward(
+            &x.into_primitive().tensor(),
+            &kernel.into_primitive().tensor(),
+        );
+        cast(Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(y)))
+    } else if is::<B, Training>() {
+        let (x, kernel): (Tensor<Training, 4>, Tensor<Training, 4>) = (cast(x), cast(kernel));
+        let (x, kernel) = (
+            x.into_primitive().tensor(),
+            kernel.into_primitive().tensor(),
+        );
+        let y = match Conv3x3Backward
+            .prepare::<NoCheckpointing>([x.node.clone(), kernel.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let y = forward(&x.primitive, &kernel.primitive);
+                prep.finish((x.primitive, kernel.primitive), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(forward(&x.primitive, &kernel.primitive)),
+        };
+        cast(Tensor::<Training, 4>::from_primitive(
+            TensorPrimitive::Float(y),
+        ))
+    } else {
+        panic!("flex_conv::conv3x3 called on a backend it does not support")
+    }
+}
+
+fn is<A: 'static, B: 'static>() -> bool {
+    TypeId::of::<A>() == TypeId::of::<B>()
+}
+
+/// `value` as the type it is known to be (checked with [`is`] beforehand).
+fn cast<T: 'static, U: 'static>(value: T) -> U {
+    *(Box::new(value) as Box<dyn Any>)
+        .downcast::<U>()
+        .expect("cast between distinct types")
+}
+
+#[derive(Debug)]
+struct Conv3x3Backward;
+
+impl Backward<Flex, 2> for Conv3x3Backward {
+    /// The forward's input and kernel (shared buffers, not copies).
+    type State = (FlexTensor, FlexTensor);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_kernel] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (x, kernel) = ops.state;
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, input_grad(&grad, &kernel));
+        }
+        if let Some(node) = node_kernel {
+            grads.register::<Flex>(node.id, kernel_grad(&x, &grad));
+        }
+    }
+}
+
+/// A Flex float32 tensor as a contiguous slice, with its shape.
+struct View {
+    tensor: FlexTensor,
+    dims: [usize; 4],
+}
+
+impl View {
+    fn new(tensor: &FlexTensor) -> Self {
+        assert_eq!(tensor.dtype(), DType::F32, "the CPU convolution is float32");
+        let dims = tensor.layout().shape().dims::<4>();
+        Self {
+            tensor: tensor.to_contiguous(),
+            dims,
+        }
+    }
+
+    fn data(&self) -> &[f32] {
+        self.tensor
+            .as_slice()
+            .expect("contiguous after to_contiguous")
+    }
+}
+
+fn flex_tensor(values: Vec<f32>, dims: [usize; 4]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, dims))
+}
+
+fn forward(x: &FlexTensor, kernel: &FlexTensor) -> FlexTensor {
+    let (x, kernel) = (View::new(x), View::new(kernel));
+    let [n, c_in, h, w] = x.dims;
+    let c_out = kernel.dims[0];
+    assert_eq!(
+        kernel.dims,
+        [c_out, c_in, 3, 3],
+        "kernel shape for {:?}",
+        x.dims
+    );
+    let y = correlate(x.data(), c_in, h, w, kernel.data(), c_out);
+    flex_tensor(y, [n, c_out, h, w])
+}
+
+/// ∂x = K̃ · col(∂y) per image.
+fn input_grad(grad: &FlexTensor, kernel: &FlexTensor) -> FlexTensor {
+    let (grad, kernel) = (View::new(grad), View::new(kernel));
+    let [n, c_out, h, w] = grad.dims;
+    let c_in = kernel.dims[1];
+    let k = kernel.data();
+    let mut adjoint = vec![0f32; c_in * c_out * 9];
+    for o in 0..c_out {
+        for i in 0..c_in {
+            for t in 0..9 {
+                adjoint[(i * c_out + o) * 9 + t] = k[(o * c_in + i) * 9 + 8 - t];
+            }
+        }
+    }
+    let dx = correlate(grad.data(), c_out, h, w, &adjoint, c_in);
+    flex_tensor(dx, [n, c_in, h, w])
+}
+
+/// ∂K = Σ_n ∂y_n · col(x_n)ᵀ: one product per image in parallel, summed in
+/// image order so that training stays bit-reproducible at any thread count.
+///
+/// ∂K is formed column-major ([9I, O] in memory): the matrix kernel then
+/// reads col(x_n) in place and repacks only ∂y_n, 9I/O times less data.
+fn kernel_grad(x: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
+    let (x, grad) = (View::new(x), View::new(grad));
+    let [_, c_in, h, w] = x.dims;
+    let c_out = grad.dims[1];
+    let (plane_in, plane_out, taps) = (c_in * h * w, c_out * h * w, 9 * c_in);
+    let per_image: Vec<Vec<f32>> = x
+        .data()
+        .par_chunks(plane_in)
+        .zip(grad.data().par_chunks(plane_out))
+        .map_init(
+            || vec![0f32; taps * h * w],
+            |col, (image, dy)| {
+                im2col(image, c_in, h, w, col);
+                let mut dk = vec![0f32; taps * c_out];
+                let (dst, lhs, rhs) = (
+                    Matrix::col_major(&mut dk[..], c_out),
+                    Matrix::row_major(dy, h * w),
+                    Matrix::col_major(&col[..], h * w),
+                );
+                matmul(dst, lhs, rhs, [c_out, taps, h * w], false);
+                dk
+            },
+        )
+        .collect();
+    let transposed = per_image
+        .into_iter()
+        .reduce(|mut sum, dk| {
+            sum.iter_mut().zip(dk).for_each(|(s, d)| *s += d);
+            sum
+        })
+        .unwrap_or_else(|| vec![0f32; taps * c_out]);
+    let dk = (0..c_out * taps)
+        .map(|j| transposed[(j % taps) * c_out + j / taps])
+        .collect();
+    flex_tensor(dk, [c_out, c_in, 3, 3])
+}
+
+/// `kernel` [c_out, 9·c_in] times col(image) for every image of `images`
+/// [N, c_in, h, w], in parallel over images: [N, c_out, h, w].
+fn correlate(
+    images: &[f32],
+    c_in: usize,
+    h: usize,
+    w: usize,
+    kernel: &[f32],
+    c_out: usize,
+) -> Vec<f32> {
+    let (plane_in, plane_out, taps) = (c_in * h * w, c_out * h * w, 9 * c_in);
+    let mut out = vec![0f32; images.len() / plane_in * plane_out];
+    out.par_chunks_mut(plane_out)
+        .zip(images.par_chunks(plane_in))
+        .for_each_init(
+            || vec![0f32; taps * h * w],
+            |col, (y, image)| {
+                im2col(image, c_in, h, w, col);
+                let (dst, lhs, rhs) = (
+                    Matrix::row_major(y, h * w),
+                    Matrix::row_major(kernel, taps),
+                    Matrix::row_major(&col[..], h * w),
+                );
+                matmul(dst, lhs, rhs, [c_out, h * w, taps], false);
+            },
+        );
+    out
+}
+
+/// `col[9i + 3a + b, yW + x] = image[i, y+a−1, x+b−1]`, zero outside the image.
+fn im2col(image: &[f32], channels: usize, h: usize, w: usize, col: &mut [f32]) {
+    for (row, shifted) in col[..9 * channels * h * w]
+        .chunks_exact_mut(h * w)
+        .enumerate()
+    {
+        let (plane, a, b) = (row / 9, row % 9 / 3, row % 3);
+        let plane = &image[plane * h * w..][..h * w];
+        for (y, line) in shifted.chunks_exact_mut(w).enumerate() {
+            let Some(source) = (y + a).checked_sub(1).filter(|&s| s < h) else {
+                line.fill(0.0);
+                continue;
+            };
+            let source = &plane[source * w..][..w];
+            match b {
+                0 => {
+                    line[0] = 0.0;
+                    line[1..].copy_from_slice(&source[..w - 1]);
+                }
+                1 => line.copy_from_slice(source),
+                _ => {
+                    line[..w - 1].copy_from_slice(&source[1..]);
+                    line[w - 1] = 0.0;
+                }
+            }
+        }
+    }
+}
+
+/// A matrix stored in a slice: element (r, c) at `r·row_stride + c·col_stride`.
+struct Matrix<S> {
+    data: S,
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl<S> Matrix<S> {
+    /// Rows of `cols` contiguous elements.
+    fn row_major(data: S, cols: usize) -> Self {
+        Self {
+            data,
+            row_stride: cols,
+            col_stride: 1,
+        }
+    }
+
+    /// Columns of `rows` contiguous elements.
+    fn col_major(data: S, rows: usize) -> Self {
+        Self {
+            data,
+            row_stride: 1,
+            col_stride: rows,
+        }
+    }
+
+    /// One past the last element of an r×c matrix.
+    fn extent(&self, rows: usize, cols: usize) -> usize {
+        (rows - 1) * self.row_stride + (cols - 1) * self.col_stride + 1
+    }
+}
+
+/// `dst [m, n] = lhs [m, k] · rhs [k, n]`, or `dst += …` when `accumulate`.
+fn matmul(
+    dst: Matrix<&mut [f32]>,
+    lhs: Matrix<&[f32]>,
+    rhs: Matrix<&[f32]>,
+    [m, n, k]: [usize; 3],
+    accumulate: bool,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            dst.data.fill(0.0);
+        }
+        return;
+    }
+    assert!(
+        dst.data.len() >= dst.extent(m, n)
+            && lhs.data.len() >= lhs.extent(m, k)
+            && rhs.data.len() >= rhs.extent(k, n)
+    );
+    let stride = |s: usize| s as isize;
+    // SAFETY: every element addressed through these shapes and strides lies
+    // inside its slice (asserted above), and `dst` is an exclusive borrow that
+    // aliases neither input.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.data.as_mut_ptr(),
+            stride(dst.col_stride),
+            stride(dst.row_stride),
+            accumulate,
+            lhs.data.as_ptr(),
+            stride(lhs.col_stride),
+            stride(lhs.row_stride),
+            rhs.data.as_ptr(),
+            stride(rhs.col_stride),
+            stride(rhs.row_stride),
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Against Burn's own `conv2d` and its autodiff backward on the same
+    //! backend: an independent implementation (direct loops and transposed
+    //! convolutions). A length-n float32 dot product is off by at most
+    //! n·2⁻²⁴·Σ|aᵢbᵢ| in any summation order, so two of them differ by at most
+    //! twice that; Σ|aᵢbᵢ| comes from the same reference with |a| and |b|.
+    use super::*;
+    use burn::tensor::{module::conv2d, ops::ConvOptions, Distribution};
+
+    type Ad = Autodiff<Flex>;
+
+    fn random(shape: [usize; 4], seed: u64) -> Tensor<Flex, 4> {
+        Flex::seed(&Default::default(), seed);
+        Tensor::random(shape, Distribution::Normal(0.0, 1.0), &Default::default())
+    }
+
+    fn reference<B: Backend>(x: Tensor<B, 4>, kernel: Tensor<B, 4>) -> Tensor<B, 4> {
+        conv2d(x, kernel, None, ConvOptions::new([1, 1], [1, 1], [1, 1], 1))
+    }
+
+    /// max |ours − truth| ≤ 2·n·2⁻²⁴·magnitude, elementwise.
+    fn assert_within(
+        ours: Tensor<Flex, 4>,
+        truth: Tensor<Flex, 4>,
+        magnitude: Tensor<Flex, 4>,
+        n: usize,
+        what: &str,
+    ) {
+        assert_eq!(ours.dims(), truth.dims(), "{what}: shape");
+        let excess = (ours - truth).abs() - magnitude.mul_scalar(2.0 * n as f64 * 2f64.powi(-24));
+        let worst = excess.max().into_scalar();
+        assert!(
+            worst <= 1e-7,
+            "{what}: exceeds the float32 bound by {worst}"
+        );
+    }
+
+    /// (∂/∂x, ∂/∂K) of Σ conv(x, K) ⊙ g.
+    fn gradients(
+        conv: fn(Tensor<Ad, 4>, Tensor<Ad, 4>) -> Tensor<Ad, 4>,
+        [x, kernel, g]: [&Tensor<Flex, 4>; 3],
+    ) -> [Tensor<Flex, 4>; 2] {
+        let x = Tensor::<Ad, 4>::from_inner(x.clone()).require_grad();
+        let kernel = Tensor::<Ad, 4>::from_inner(kernel.clone()).require_grad();
+        let loss = (conv(x.clone(), kernel.clone()) * Tensor::from_inner(g.clone())).sum();
+        let grads = loss.backward();
+        [x.grad(&grads).unwrap(), kernel.grad(&grads).unwrap()]
+    }
+
+    const SHAPES: [([usize; 4], usize); 5] = [
+        ([2, 3, 5, 7], 4),
+        ([1, 1, 1, 1], 2),
+        ([3, 6, 4, 9], 6),
+        ([2, 2, 1, 6], 3),
+        ([1, 4, 8, 1], 5),
+    ];
+
+    #[test]
+    fn forward_matches_burn_conv2d_in_evaluation_and_training() {
+        for (seed, &(shape, c_out)) in SHAPES.iter().enumerate() {
+            let seed = 10 * seed as u64;
+            let x = random(shape, seed);
+            let kernel = random([c_out, shape[1], 3, 3], seed + 1);
+            let truth = reference(x.clone(), kernel.clone());
+            let magnitude = reference(x.clone().abs(), kernel.clone().abs());
+            let n = 9 * shape[1];
+            let ours = conv3x3(x.clone(), kernel.clone());
+            assert_within(ours, truth.clone(), magnitude.clone(), n, "Flex forward");
+            let tracked = conv3x3(Tensor::<Ad, 4>::from_inner(x), Tensor::from_inner(kernel));
+            assert_within(
+                tracked.inner(),
+                truth,
+                magnitude,
+                n,
+                "Autodiff<Flex> forward",
+            );
+        }
+    }
+
+    #[test]
+    fn gradients_match_burn_autodiff() {
+        for (seed, &(shape, c_out)) in SHAPES.iter().enumerate() {
+            let seed = 10 * seed as u64;
+            let [n, c_in, h, w] = shape;
+            let x = random(shape, seed);
+            let kernel = random([c_out, c_in, 3, 3], seed + 1);
+            let g = random([n, c_out, h, w], seed + 2);
+            let ours = gradients(conv3x3, [&x, &kernel, &g]);
+            let truth = gradients(reference, [&x, &kernel, &g]);
+            let magnitude = gradients(reference, [&x.abs(), &kernel.abs(), &g.abs()]);
+            let [ours_x, ours_k] = ours;
+            let [truth_x, truth_k] = truth;
+            let [magnitude_x, magnitude_k] = magnitude;
+            assert_within(ours_x, truth_x, magnitude_x, 9 * c_out, "∂x");
+            assert_within(ours_k, truth_k, magnitude_k, n * h * w, "∂K");
+        }
+    }
+
+    #[test]
+    fn the_adjoint_kernel_is_swapped_and_flipped() {
+        let x = random([2, 3, 6, 5], 1);
+        let kernel = random([4, 3, 3, 3], 2);
+        let g = random([2, 4, 6, 5], 3);
+        let [dx, _] = gradients(conv3x3, [&x, &kernel, &g]);
+        let adjoint = conv3x3(g, kernel.swap_dims(0, 1).flip([2, 3]));
+        let difference = (dx - adjoint).abs().max().into_scalar();
+        assert!(difference < 1e-5, "{difference}");
+    }
+}
