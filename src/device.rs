@@ -37,6 +37,23 @@ pub trait BackendTask {
     ) -> Result<Self::Output>;
 }
 
+/// Keeps freed tensor memory in the process instead of handing it back to the
+/// kernel. Every CPU training step frees and reallocates the same few-MB
+/// tensors; glibc serves blocks above its mmap threshold (128 KiB, adapted
+/// upwards only slowly) with mmap and munmap, so each step page-faulted its
+/// tensors back in: 25–30% of a narrow IMEX step (BENCHMARKS.md). Blocks up to
+/// 32 MiB (glibc's ceiling for this threshold) now come from the heap, and the
+/// heap is not trimmed. Call it first thing in `main`, before threads start.
+pub fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets two allocator thresholds; it is called before
+    // any other thread exists, and both values are within glibc's ranges.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, libc::c_int::MAX);
+    }
+}
+
 /// Whether a CUDA device answers: the driver is loaded at run time, so the
 /// only reliable test is to put a tensor on it (panics are caught and hushed).
 pub fn cuda_available() -> bool {

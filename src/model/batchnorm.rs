@@ -7,6 +7,7 @@
 //!
 //! Biased batch variance and ε = 1e-5, as `torch.nn.BatchNorm2d`.
 
+use super::flex;
 use super::network::param;
 use burn::module::{Module, Param, RunningState};
 use burn::tensor::{backend::Backend, Tensor};
@@ -42,6 +43,10 @@ impl<B: Backend> BatchNorm<B> {
     /// Computed on x viewed as [N·C, H·W] rows with per-row scale and shift:
     /// CPU backends broadcast 2-D tensors far faster than 4-D ones.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        if self.batch_statistics_always && flex::supports::<B>() {
+            // γ = 1 and β = 0 are never trained in this mode: y = x̂.
+            return flex::normalize(x, EPSILON);
+        }
         let [n, c, h, w] = x.dims();
         let rows = x.reshape([n * c, h * w]);
         let per_row = |v: Tensor<B, 1>| v.reshape([1, c]).repeat_dim(0, n).reshape([n * c, 1]);

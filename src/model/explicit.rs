@@ -1,10 +1,10 @@
 //! The explicit half of a layer: f(Y) = Kᵀ σ(N(K Y)), with the same 3×3
 //! kernel K and its exact adjoint (zero padding 1, no bias).
 //!
-//! On the CPU both run through [`super::flex_conv`]; elsewhere through Burn's
+//! On the CPU both run through [`super::flex`]; elsewhere through Burn's
 //! `conv2d` and `conv_transpose2d`.
 
-use super::flex_conv;
+use super::flex;
 use burn::tensor::{
     backend::Backend,
     module::{conv2d, conv_transpose2d},
@@ -15,8 +15,8 @@ use burn::tensor::{
 /// 3×3 cross-correlation with zero padding 1 (PyTorch's `conv2d(x, K, padding=1)`):
 /// `out[n,o,y,x] = Σ_{i,a,b} K[o,i,a,b] · in[n,i,y+a−1,x+b−1]`.
 pub fn conv3x3<B: Backend>(x: Tensor<B, 4>, kernel: Tensor<B, 4>) -> Tensor<B, 4> {
-    if flex_conv::supports::<B>() {
-        return flex_conv::conv3x3(x, kernel);
+    if flex::supports::<B>() {
+        return flex::conv3x3(x, kernel);
     }
     conv2d(x, kernel, None, ConvOptions::new([1, 1], [1, 1], [1, 1], 1))
 }
@@ -24,9 +24,9 @@ pub fn conv3x3<B: Backend>(x: Tensor<B, 4>, kernel: Tensor<B, 4>) -> Tensor<B, 4
 /// The exact adjoint of [`conv3x3`] (PyTorch's `conv_transpose2d(z, K, padding=1)`):
 /// ⟨conv3x3(x, K), z⟩ = ⟨x, conv3x3_adjoint(z, K)⟩ for all x, z.
 pub fn conv3x3_adjoint<B: Backend>(z: Tensor<B, 4>, kernel: Tensor<B, 4>) -> Tensor<B, 4> {
-    if flex_conv::supports::<B>() {
+    if flex::supports::<B>() {
         // Kᵀ is the correlation with K's channel axes swapped and its taps flipped.
-        return flex_conv::conv3x3(z, kernel.swap_dims(0, 1).flip([2, 3]));
+        return flex::conv3x3(z, kernel.swap_dims(0, 1).flip([2, 3]));
     }
     conv_transpose2d(
         z,

@@ -4,7 +4,7 @@
 pub mod batchnorm;
 pub mod checkpoint;
 pub mod explicit;
-mod flex_conv;
+mod flex;
 pub mod implicit;
 pub mod network;
 

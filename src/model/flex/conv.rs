@@ -16,31 +16,21 @@
 //!
 //! (K̃ swaps K's channel axes and flips its taps: the transpose of a padded
 //! stride-1 correlation is the correlation with K̃, the same kernel code.)
-//!
-//! Burn has no specialisation, so [`conv3x3`] takes any backend and picks
-//! this code by type: `Flex` (evaluation) and `Autodiff<Flex>` (training);
-//! [`supports`] says when.
 
+use super::{cast, flex_tensor, is, Training, View};
 use burn::backend::autodiff::{
     checkpoint::{base::Checkpointer, strategy::NoCheckpointing},
     grads::Gradients,
     ops::{Backward, Ops, OpsKind},
 };
 use burn::backend::flex::FlexTensor;
-use burn::backend::{Autodiff, Flex};
-use burn::tensor::{backend::Backend, DType, Tensor, TensorData, TensorPrimitive};
+use burn::backend::Flex;
+use burn::tensor::{backend::Backend, Tensor, TensorPrimitive};
 use rayon::prelude::*;
-use std::any::{Any, TypeId};
-
-type Training = Autodiff<Flex>;
-
-/// Whether [`conv3x3`] runs on backend `B`.
-pub fn supports<B: Backend>() -> bool {
-    is::<B, Flex>() || is::<B, Training>()
-}
+use std::cell::RefCell;
 
 /// `out[n,o,y,x] = Σ_{i,a,b} K[o,i,a,b] · in[n,i,y+a−1,x+b−1]` (zero padding 1),
-/// on a backend for which [`supports`] holds.
+/// on a backend for which [`super::supports`] holds.
 pub fn conv3x3<B: Backend>(x: Tensor<B, 4>, kernel: Tensor<B, 4>) -> Tensor<B, 4> {
     if is::<B, Flex>() {
         let (x, kernel): (Tensor<Flex, 4>, Tensor<Flex, 4>) = (cast(x), cast(kernel));
@@ -70,19 +60,8 @@ pub fn conv3x3<B: Backend>(x: Tensor<B, 4>, kernel: Tensor<B, 4>) -> Tensor<B, 4
             TensorPrimitive::Float(y),
         ))
     } else {
-        panic!("flex_conv::conv3x3 called on a backend it does not support")
+        panic!("flex::conv3x3 called on a backend it does not support")
     }
-}
-
-fn is<A: 'static, B: 'static>() -> bool {
-    TypeId::of::<A>() == TypeId::of::<B>()
-}
-
-/// `value` as the type it is known to be (checked with [`is`] beforehand).
-fn cast<T: 'static, U: 'static>(value: T) -> U {
-    *(Box::new(value) as Box<dyn Any>)
-        .downcast::<U>()
-        .expect("cast between distinct types")
 }
 
 #[derive(Debug)]
@@ -103,33 +82,6 @@ impl Backward<Flex, 2> for Conv3x3Backward {
             grads.register::<Flex>(node.id, kernel_grad(&x, &grad));
         }
     }
-}
-
-/// A Flex float32 tensor as a contiguous slice, with its shape.
-struct View {
-    tensor: FlexTensor,
-    dims: [usize; 4],
-}
-
-impl View {
-    fn new(tensor: &FlexTensor) -> Self {
-        assert_eq!(tensor.dtype(), DType::F32, "the CPU convolution is float32");
-        let dims = tensor.layout().shape().dims::<4>();
-        Self {
-            tensor: tensor.to_contiguous(),
-            dims,
-        }
-    }
-
-    fn data(&self) -> &[f32] {
-        self.tensor
-            .as_slice()
-            .expect("contiguous after to_contiguous")
-    }
-}
-
-fn flex_tensor(values: Vec<f32>, dims: [usize; 4]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, dims))
 }
 
 fn forward(x: &FlexTensor, kernel: &FlexTensor) -> FlexTensor {
@@ -178,9 +130,8 @@ fn kernel_grad(x: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
         .data()
         .par_chunks(plane_in)
         .zip(grad.data().par_chunks(plane_out))
-        .map_init(
-            || vec![0f32; taps * h * w],
-            |col, (image, dy)| {
+        .map(|(image, dy)| {
+            with_columns(taps * h * w, |col| {
                 im2col(image, c_in, h, w, col);
                 let mut dk = vec![0f32; taps * c_out];
                 let (dst, lhs, rhs) = (
@@ -190,8 +141,8 @@ fn kernel_grad(x: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
                 );
                 matmul(dst, lhs, rhs, [c_out, taps, h * w], false);
                 dk
-            },
-        )
+            })
+        })
         .collect();
     let transposed = per_image
         .into_iter()
@@ -220,9 +171,8 @@ fn correlate(
     let mut out = vec![0f32; images.len() / plane_in * plane_out];
     out.par_chunks_mut(plane_out)
         .zip(images.par_chunks(plane_in))
-        .for_each_init(
-            || vec![0f32; taps * h * w],
-            |col, (y, image)| {
+        .for_each(|(y, image)| {
+            with_columns(taps * h * w, |col| {
                 im2col(image, c_in, h, w, col);
                 let (dst, lhs, rhs) = (
                     Matrix::row_major(y, h * w),
@@ -230,9 +180,26 @@ fn correlate(
                     Matrix::row_major(&col[..], h * w),
                 );
                 matmul(dst, lhs, rhs, [c_out, h * w, taps], false);
-            },
-        );
+            })
+        });
     out
+}
+
+thread_local! {
+    /// This thread's im2col buffer, kept between calls: it is 9× an image, and
+    /// every element is overwritten before it is read.
+    static COLUMNS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on this thread's im2col buffer, at least `len` long. `f` must not
+/// call back into this module (it would find the buffer borrowed).
+fn with_columns<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    COLUMNS.with_borrow_mut(|buffer| {
+        if buffer.len() < len {
+            buffer.resize(len, 0.0);
+        }
+        f(&mut buffer[..len])
+    })
 }
 
 /// `col[9i + 3a + b, yW + x] = image[i, y+a−1, x+b−1]`, zero outside the image.
@@ -357,7 +324,7 @@ mod tests {
     use super::*;
     use burn::tensor::{module::conv2d, ops::ConvOptions, Distribution};
 
-    type Ad = Autodiff<Flex>;
+    type Ad = Training;
 
     fn random(shape: [usize; 4], seed: u64) -> Tensor<Flex, 4> {
         Flex::seed(&Default::default(), seed);
