@@ -20,6 +20,7 @@
 //! solve runs on every backend, for any H and W, and is differentiable in both
 //! B and the kernel through ordinary autodiff.
 
+use super::flex;
 use burn::tensor::{backend::Backend, Tensor, TensorData};
 use std::f64::consts::PI;
 
@@ -121,8 +122,22 @@ impl<B: Backend> FourierBasis<B> {
     }
 
     /// Solves (I + hα L) Y = B for `rhs` [N, C, H, W] given L's symbol
-    /// `lambda` [C or 1, H, W] and the product `h_alpha` = hα.
+    /// `lambda` [C or 1, H, W] and the product `h_alpha` = hα. On the CPU
+    /// through [`flex::solve`], elsewhere from Burn's operations.
     pub fn solve(&self, rhs: Tensor<B, 4>, lambda: Tensor<B, 3>, h_alpha: f64) -> Tensor<B, 4> {
+        if flex::supports::<B>() {
+            return flex::solve(rhs, lambda, h_alpha);
+        }
+        self.solve_composed(rhs, lambda, h_alpha)
+    }
+
+    /// [`Self::solve`] from Burn's operations: every backend, autodiff for free.
+    fn solve_composed(
+        &self,
+        rhs: Tensor<B, 4>,
+        lambda: Tensor<B, 3>,
+        h_alpha: f64,
+    ) -> Tensor<B, 4> {
         let [n, c, h, w] = rhs.dims();
         // 1 / (HW (1 + hαλ)): the inverse transform's scale folded in.
         let scale = (self.height * self.width) as f64;
@@ -137,5 +152,60 @@ impl<B: Backend> FourierBasis<B> {
             spectrum.reshape([n * c, h * w]).div(denominator)
         };
         self.hartley(spectrum.reshape([n, c, h, w]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The CPU kernel of [`flex::solve`] against the composed solve, value and
+    //! gradients (rhs and the operator kernel through the symbol), on a
+    //! non-square image so that a transposed table would show. Both sum
+    //! ≤ 2·max(H, W) terms per product, twice per transform: float32 keeps a
+    //! relative 1e-4 with room to spare.
+    use super::*;
+    use burn::backend::{Autodiff, Flex};
+    use burn::tensor::Distribution;
+
+    type Ad = Autodiff<Flex>;
+
+    fn random<const D: usize>(shape: [usize; D], seed: u64) -> Tensor<Ad, D> {
+        Ad::seed(&Default::default(), seed);
+        Tensor::random(shape, Distribution::Normal(0.0, 1.0), &Default::default())
+    }
+
+    fn assert_close<const D: usize>(a: Tensor<Ad, D>, b: Tensor<Ad, D>, what: &str) {
+        let scale = b.clone().abs().max().into_scalar().max(1.0);
+        let worst = (a - b).abs().max().into_scalar();
+        assert!(worst <= 1e-4 * scale, "{what}: {worst} (scale {scale})");
+    }
+
+    #[test]
+    fn cpu_solve_matches_the_composed_solve_with_gradients() {
+        let (h, w, h_alpha) = (6, 10, 0.7);
+        let basis = FourierBasis::<Ad>::new(h, w, &Default::default());
+        let stencil = Tensor::<Ad, 2>::from_data(
+            TensorData::new(crate::model::network::LAPLACIAN_STENCIL.to_vec(), [3, 3]),
+            &Default::default(),
+        );
+        for learned in [true, false] {
+            let rhs = random([2, 3, h, w], 1).require_grad();
+            let kernel = random([3, 1, 3, 3], 2).require_grad();
+            let g = random([2, 3, h, w], 3);
+            let lambda = || match learned {
+                true => basis.symbol_of_normal_operator(kernel.clone()),
+                false => basis.symbol_of_stencil(stencil.clone()).mul_scalar(50.0),
+            };
+            let ours = basis.solve(rhs.clone(), lambda(), h_alpha);
+            let truth = basis.solve_composed(rhs.clone(), lambda(), h_alpha);
+            assert_close(ours.clone(), truth.clone(), "Y");
+            let ours = (ours * g.clone()).sum().backward();
+            let truth = (truth * g).sum().backward();
+            let grad =
+                |t: &Tensor<Ad, 4>, grads| Tensor::<Ad, 4>::from_inner(t.grad(grads).unwrap());
+            assert_close(grad(&rhs, &ours), grad(&rhs, &truth), "∂rhs");
+            if learned {
+                assert_close(grad(&kernel, &ours), grad(&kernel, &truth), "∂kernel");
+            }
+        }
     }
 }

@@ -17,7 +17,7 @@
 //! (K̃ swaps K's channel axes and flips its taps: the transpose of a padded
 //! stride-1 correlation is the correlation with K̃, the same kernel code.)
 
-use super::{cast, flex_tensor, is, Training, View};
+use super::{cast, flex_tensor, is, matmul, Matrix, Training, View};
 use burn::backend::autodiff::{
     checkpoint::{base::Checkpointer, strategy::NoCheckpointing},
     grads::Gradients,
@@ -228,89 +228,6 @@ fn im2col(image: &[f32], channels: usize, h: usize, w: usize, col: &mut [f32]) {
                 }
             }
         }
-    }
-}
-
-/// A matrix stored in a slice: element (r, c) at `r·row_stride + c·col_stride`.
-struct Matrix<S> {
-    data: S,
-    row_stride: usize,
-    col_stride: usize,
-}
-
-impl<S> Matrix<S> {
-    /// Rows of `cols` contiguous elements.
-    fn row_major(data: S, cols: usize) -> Self {
-        Self {
-            data,
-            row_stride: cols,
-            col_stride: 1,
-        }
-    }
-
-    /// Columns of `rows` contiguous elements.
-    fn col_major(data: S, rows: usize) -> Self {
-        Self {
-            data,
-            row_stride: 1,
-            col_stride: rows,
-        }
-    }
-
-    /// One past the last element of an r×c matrix.
-    fn extent(&self, rows: usize, cols: usize) -> usize {
-        (rows - 1) * self.row_stride + (cols - 1) * self.col_stride + 1
-    }
-}
-
-/// `dst [m, n] = lhs [m, k] · rhs [k, n]`, or `dst += …` when `accumulate`.
-fn matmul(
-    dst: Matrix<&mut [f32]>,
-    lhs: Matrix<&[f32]>,
-    rhs: Matrix<&[f32]>,
-    [m, n, k]: [usize; 3],
-    accumulate: bool,
-) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        if !accumulate {
-            dst.data.fill(0.0);
-        }
-        return;
-    }
-    assert!(
-        dst.data.len() >= dst.extent(m, n)
-            && lhs.data.len() >= lhs.extent(m, k)
-            && rhs.data.len() >= rhs.extent(k, n)
-    );
-    let stride = |s: usize| s as isize;
-    // SAFETY: every element addressed through these shapes and strides lies
-    // inside its slice (asserted above), and `dst` is an exclusive borrow that
-    // aliases neither input.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.data.as_mut_ptr(),
-            stride(dst.col_stride),
-            stride(dst.row_stride),
-            accumulate,
-            lhs.data.as_ptr(),
-            stride(lhs.col_stride),
-            stride(lhs.row_stride),
-            rhs.data.as_ptr(),
-            stride(rhs.col_stride),
-            stride(rhs.row_stride),
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
     }
 }
 

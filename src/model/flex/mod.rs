@@ -1,6 +1,7 @@
-//! Hand-written CPU kernels for the two operations that dominate a training
-//! step on Burn 0.21's Flex backend: the 3×3 convolution ([`conv3x3`]) and
-//! batch normalisation ([`normalize`]), each with its backward.
+//! Hand-written CPU kernels for the operations that dominate a training step
+//! on Burn 0.21's Flex backend: the 3×3 convolution ([`conv3x3`]), batch
+//! normalisation ([`normalize`]) and the implicit solve ([`solve`]), each
+//! with its backward.
 //!
 //! Burn has no specialisation, so these functions take any backend and pick
 //! the kernels by type: `Flex` (evaluation) and `Autodiff<Flex>` (training).
@@ -8,9 +9,11 @@
 
 mod batchnorm;
 mod conv;
+mod solve;
 
 pub use batchnorm::normalize;
 pub use conv::conv3x3;
+pub use solve::solve;
 
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
@@ -60,4 +63,87 @@ impl View {
 
 fn flex_tensor(values: Vec<f32>, dims: [usize; 4]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, dims))
+}
+
+/// A matrix stored in a slice: element (r, c) at `r·row_stride + c·col_stride`.
+struct Matrix<S> {
+    data: S,
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl<S> Matrix<S> {
+    /// Rows of `cols` contiguous elements.
+    fn row_major(data: S, cols: usize) -> Self {
+        Self {
+            data,
+            row_stride: cols,
+            col_stride: 1,
+        }
+    }
+
+    /// Columns of `rows` contiguous elements.
+    fn col_major(data: S, rows: usize) -> Self {
+        Self {
+            data,
+            row_stride: 1,
+            col_stride: rows,
+        }
+    }
+
+    /// One past the last element of an r×c matrix.
+    fn extent(&self, rows: usize, cols: usize) -> usize {
+        (rows - 1) * self.row_stride + (cols - 1) * self.col_stride + 1
+    }
+}
+
+/// `dst [m, n] = lhs [m, k] · rhs [k, n]`, or `dst += …` when `accumulate`.
+fn matmul(
+    dst: Matrix<&mut [f32]>,
+    lhs: Matrix<&[f32]>,
+    rhs: Matrix<&[f32]>,
+    [m, n, k]: [usize; 3],
+    accumulate: bool,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            dst.data.fill(0.0);
+        }
+        return;
+    }
+    assert!(
+        dst.data.len() >= dst.extent(m, n)
+            && lhs.data.len() >= lhs.extent(m, k)
+            && rhs.data.len() >= rhs.extent(k, n)
+    );
+    let stride = |s: usize| s as isize;
+    // SAFETY: every element addressed through these shapes and strides lies
+    // inside its slice (asserted above), and `dst` is an exclusive borrow that
+    // aliases neither input.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.data.as_mut_ptr(),
+            stride(dst.col_stride),
+            stride(dst.row_stride),
+            accumulate,
+            lhs.data.as_ptr(),
+            stride(lhs.col_stride),
+            stride(lhs.row_stride),
+            rhs.data.as_ptr(),
+            stride(rhs.col_stride),
+            stride(rhs.row_stride),
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
 }

@@ -1,0 +1,328 @@
+//! The implicit solve (I + hαL)⁻¹ B on the CPU, one [H, W] slice at a time
+//! with everything in cache, and a backward pass that is the same solve.
+//!
+//! With Ĥ the 2-D Hartley transform of [`crate::model::implicit`]
+//! (Ĥ X = C_H X P + S_H X M, P = C_W + S_W, M = C_W − S_W; Ĥ Ĥ = HW·I) and
+//! d_c = 1 / (HW (1 + hα λ_c)) for channel c:
+//!
+//! ```text
+//!      Y = Ĥ(d_c ⊙ Ĥ X)                              forward
+//!     ∂X = Ĥ(d_c ⊙ Ĥ ∂Y)                             Ĥ and d are symmetric
+//!   ∂λ_c = −hα HW d_c² ⊙ Σ_n (Ĥ X_n) ⊙ (Ĥ ∂Y_n)        with Ĥ X_n kept from the forward
+//! ```
+//!
+//! Composed from Burn's operations the solve is eight batched matrix products
+//! of 64×64 blocks and their autodiff; here each slice costs six small
+//! products on a 64×128 scratch block.
+
+use super::{cast, flex_tensor, is, matmul, Matrix, Training, View};
+use burn::backend::autodiff::{
+    checkpoint::{base::Checkpointer, strategy::NoCheckpointing},
+    grads::Gradients,
+    ops::{Backward, Ops, OpsKind},
+};
+use burn::backend::flex::FlexTensor;
+use burn::backend::Flex;
+use burn::tensor::{backend::Backend, Tensor, TensorPrimitive};
+use rayon::prelude::*;
+use std::cell::RefCell;
+use std::f64::consts::PI;
+use std::sync::Arc;
+
+/// Y = (I + hα L)⁻¹ `rhs` [N, C, H, W] for L's symbol `lambda` [C or 1, H, W],
+/// on a backend for which [`super::supports`] holds.
+pub fn solve<B: Backend>(rhs: Tensor<B, 4>, lambda: Tensor<B, 3>, h_alpha: f64) -> Tensor<B, 4> {
+    let lambda = lambda.unsqueeze_dim::<4>(1);
+    if is::<B, Flex>() {
+        let (rhs, lambda): (Tensor<Flex, 4>, Tensor<Flex, 4>) = (cast(rhs), cast(lambda));
+        let solve = Solve::new(&lambda.into_primitive().tensor(), h_alpha);
+        let (y, _) = solve.forward(&rhs.into_primitive().tensor());
+        cast(Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(y)))
+    } else if is::<B, Training>() {
+        let (rhs, lambda): (Tensor<Training, 4>, Tensor<Training, 4>) = (cast(rhs), cast(lambda));
+        let (rhs, lambda) = (
+            rhs.into_primitive().tensor(),
+            lambda.into_primitive().tensor(),
+        );
+        let solve = Solve::new(&lambda.primitive, h_alpha);
+        let y = match SolveBackward
+            .prepare::<NoCheckpointing>([rhs.node.clone(), lambda.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (y, spectrum) = solve.forward(&rhs.primitive);
+                prep.finish((Arc::new(solve), spectrum), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(solve.forward(&rhs.primitive).0),
+        };
+        cast(Tensor::<Training, 4>::from_primitive(
+            TensorPrimitive::Float(y),
+        ))
+    } else {
+        panic!("flex::solve called on a backend it does not support")
+    }
+}
+
+#[derive(Debug)]
+struct SolveBackward;
+
+impl Backward<Flex, 2> for SolveBackward {
+    /// The solve, and Ĥ X of every slice of the forward's right-hand side.
+    type State = (Arc<Solve>, Vec<f32>);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_rhs, node_lambda] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (solve, spectrum) = ops.state;
+        let (d_rhs, d_lambda) = solve.backward(&grad, &spectrum, node_lambda.is_some());
+        if let Some(node) = node_rhs {
+            grads.register::<Flex>(node.id, d_rhs);
+        }
+        if let (Some(node), Some(d_lambda)) = (node_lambda, d_lambda) {
+            grads.register::<Flex>(node.id, d_lambda);
+        }
+    }
+}
+
+/// One solve: the Hartley tables and d per channel.
+#[derive(Debug)]
+struct Solve {
+    tables: Arc<Tables>,
+    /// d_c = 1 / (HW (1 + hα λ_c)), [C or 1, H·W].
+    scale: Vec<f32>,
+    lambda_dims: [usize; 4],
+    h_alpha: f64,
+}
+
+impl Solve {
+    fn new(lambda: &FlexTensor, h_alpha: f64) -> Self {
+        let lambda = View::new(lambda);
+        let [_, _, h, w] = lambda.dims;
+        let hw = (h * w) as f64;
+        let scale = (lambda.data().iter())
+            .map(|&l| (1.0 / (hw + hw * h_alpha * l as f64)) as f32)
+            .collect();
+        Self {
+            tables: Tables::for_size(h, w),
+            scale,
+            lambda_dims: lambda.dims,
+            h_alpha,
+        }
+    }
+
+    /// d for slice `index` of an [N, C, H, W] tensor.
+    fn scale_of(&self, index: usize, channels: usize) -> &[f32] {
+        let hw = self.tables.h * self.tables.w;
+        let channel = if self.lambda_dims[0] == 1 {
+            0
+        } else {
+            index % channels
+        };
+        &self.scale[channel * hw..][..hw]
+    }
+
+    /// (Y, Ĥ X of every slice).
+    fn forward(&self, rhs: &FlexTensor) -> (FlexTensor, Vec<f32>) {
+        let rhs = View::new(rhs);
+        let channels = rhs.dims[1];
+        let hw = self.tables.h * self.tables.w;
+        let mut y = vec![0f32; rhs.data().len()];
+        let mut spectrum = vec![0f32; y.len()];
+        y.par_chunks_mut(hw)
+            .zip(rhs.data().par_chunks(hw))
+            .zip(spectrum.par_chunks_mut(hw))
+            .enumerate()
+            .for_each_init(
+                || Scratch::new(hw),
+                |scratch, (index, ((y, x), s))| {
+                    self.tables.transform(x, &mut scratch.block, s);
+                    let d = self.scale_of(index, channels);
+                    scratch
+                        .product
+                        .iter_mut()
+                        .zip(&*s)
+                        .zip(d)
+                        .for_each(|((t, &s), &d)| *t = s * d);
+                    self.tables
+                        .transform(&scratch.product, &mut scratch.block, y);
+                },
+            );
+        (flex_tensor(y, rhs.dims), spectrum)
+    }
+
+    /// (∂X, and ∂λ when `lambda_grad`) from ∂Y and the forward's spectra.
+    fn backward(
+        &self,
+        grad: &FlexTensor,
+        spectrum: &[f32],
+        lambda_grad: bool,
+    ) -> (FlexTensor, Option<FlexTensor>) {
+        let grad = View::new(grad);
+        let [n, channels, _, _] = grad.dims;
+        let hw = self.tables.h * self.tables.w;
+        let mut d_rhs = vec![0f32; grad.data().len()];
+        // (Ĥ X) ⊙ (Ĥ ∂Y) per slice, summed over images below in a fixed order.
+        let mut products = vec![0f32; d_rhs.len()];
+        d_rhs
+            .par_chunks_mut(hw)
+            .zip(grad.data().par_chunks(hw))
+            .zip(products.par_chunks_mut(hw))
+            .enumerate()
+            .for_each_init(
+                || Scratch::new(hw),
+                |scratch, (index, ((dx, g), product))| {
+                    self.tables
+                        .transform(g, &mut scratch.block, &mut scratch.spectrum);
+                    let d = self.scale_of(index, channels);
+                    let gs = &scratch.spectrum;
+                    scratch
+                        .product
+                        .iter_mut()
+                        .zip(gs)
+                        .zip(d)
+                        .for_each(|((t, &g), &d)| *t = g * d);
+                    self.tables
+                        .transform(&scratch.product, &mut scratch.block, dx);
+                    let s = &spectrum[index * hw..][..hw];
+                    product
+                        .iter_mut()
+                        .zip(s)
+                        .zip(gs)
+                        .for_each(|((p, &s), &g)| *p = s * g);
+                },
+            );
+        let d_lambda = lambda_grad.then(|| {
+            let per_channel: Vec<Vec<f64>> = (0..channels)
+                .into_par_iter()
+                .map(|c| {
+                    let mut sum = vec![0f64; hw];
+                    for i in 0..n {
+                        let product = &products[(i * channels + c) * hw..][..hw];
+                        sum.iter_mut()
+                            .zip(product)
+                            .for_each(|(s, &p)| *s += p as f64);
+                    }
+                    sum
+                })
+                .collect();
+            let lambda_channels = self.lambda_dims[0];
+            let mut d_lambda = vec![0f64; lambda_channels * hw];
+            for (c, sum) in per_channel.iter().enumerate() {
+                let target = &mut d_lambda[(c % lambda_channels) * hw..][..hw];
+                target.iter_mut().zip(sum).for_each(|(t, &s)| *t += s);
+            }
+            // ∂d/∂λ = −hα HW d².
+            let factor = -self.h_alpha * hw as f64;
+            let d_lambda = (d_lambda.iter().zip(&self.scale))
+                .map(|(&s, &d)| (factor * d as f64 * d as f64 * s) as f32)
+                .collect();
+            flex_tensor(d_lambda, self.lambda_dims)
+        });
+        (flex_tensor(d_rhs, grad.dims), d_lambda)
+    }
+}
+
+/// One thread's working memory for a slice.
+struct Scratch {
+    /// X [P | M], [H, 2W].
+    block: Vec<f32>,
+    spectrum: Vec<f32>,
+    product: Vec<f32>,
+}
+
+impl Scratch {
+    fn new(hw: usize) -> Self {
+        Self {
+            block: vec![0f32; 2 * hw],
+            spectrum: vec![0f32; hw],
+            product: vec![0f32; hw],
+        }
+    }
+}
+
+/// The Hartley matrices for one image size.
+#[derive(Debug)]
+struct Tables {
+    h: usize,
+    w: usize,
+    /// [P | M], [W, 2W].
+    right: Vec<f32>,
+    /// C_H and S_H, [H, H].
+    left_cos: Vec<f32>,
+    left_sin: Vec<f32>,
+}
+
+thread_local! {
+    static TABLES: RefCell<Option<Arc<Tables>>> = const { RefCell::new(None) };
+}
+
+impl Tables {
+    /// The tables for H×W, built once per size and thread.
+    fn for_size(h: usize, w: usize) -> Arc<Self> {
+        TABLES.with_borrow_mut(|cached| match cached {
+            Some(tables) if (tables.h, tables.w) == (h, w) => tables.clone(),
+            _ => cached.insert(Arc::new(Self::new(h, w))).clone(),
+        })
+    }
+
+    fn new(h: usize, w: usize) -> Self {
+        // cos and sin of 2π k n / len, with k n reduced mod len first (exact).
+        let angle = |k: usize, n: usize, len: usize| 2.0 * PI * ((k * n) % len) as f64 / len as f64;
+        let square = |len: usize, entry: fn(f64) -> f64| -> Vec<f32> {
+            (0..len * len)
+                .map(|i| entry(angle(i / len, i % len, len)) as f32)
+                .collect()
+        };
+        let mut right = vec![0f32; 2 * w * w];
+        for (row, pair) in right.chunks_exact_mut(2 * w).enumerate() {
+            let (plus, minus) = pair.split_at_mut(w);
+            for col in 0..w {
+                let (s, c) = angle(row, col, w).sin_cos();
+                plus[col] = (c + s) as f32;
+                minus[col] = (c - s) as f32;
+            }
+        }
+        Self {
+            h,
+            w,
+            right,
+            left_cos: square(h, f64::cos),
+            left_sin: square(h, f64::sin),
+        }
+    }
+
+    /// `out` = Ĥ `x` for one [H, W] slice: U = X [P | M], then C_H U_P + S_H U_M.
+    fn transform(&self, x: &[f32], block: &mut [f32], out: &mut [f32]) {
+        let (h, w) = (self.h, self.w);
+        let u = Matrix::row_major(&mut block[..], 2 * w);
+        matmul(
+            u,
+            Matrix::row_major(x, w),
+            Matrix::row_major(&self.right[..], 2 * w),
+            [h, 2 * w, w],
+            false,
+        );
+        let half = |offset: usize| Matrix {
+            data: &block[offset..],
+            row_stride: 2 * w,
+            col_stride: 1,
+        };
+        let cos = Matrix::row_major(&self.left_cos[..], h);
+        matmul(
+            Matrix::row_major(&mut out[..], w),
+            cos,
+            half(0),
+            [h, w, h],
+            false,
+        );
+        let sin = Matrix::row_major(&self.left_sin[..], h);
+        matmul(
+            Matrix::row_major(&mut out[..], w),
+            sin,
+            half(w),
+            [h, w, h],
+            true,
+        );
+    }
+}
