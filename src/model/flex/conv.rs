@@ -1,6 +1,6 @@
 //! The 3×3 convolution on the CPU (Flex), written out: im2col and one matrix
-//! product per image, images in parallel, and a backward pass that is two
-//! more products.
+//! product per image (per tile of image rows that keeps col in cache),
+//! images in parallel, and a backward pass that is two more products.
 //!
 //! Burn 0.21's Flex computes a convolution's kernel gradient as a convolution
 //! with an H×W "kernel" and its input gradient as a transposed convolution,
@@ -28,6 +28,7 @@ use burn::backend::Flex;
 use burn::tensor::{backend::Backend, Tensor, TensorPrimitive};
 use rayon::prelude::*;
 use std::cell::RefCell;
+use std::ops::Range;
 
 /// `out[n,o,y,x] = Σ_{i,a,b} K[o,i,a,b] · in[n,i,y+a−1,x+b−1]` (zero padding 1),
 /// on a backend for which [`super::supports`] holds.
@@ -126,20 +127,30 @@ fn kernel_grad(x: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
     let [_, c_in, h, w] = x.dims;
     let c_out = grad.dims[1];
     let (plane_in, plane_out, taps) = (c_in * h * w, c_out * h * w, 9 * c_in);
+    let tile = tile_rows(c_in, h, w);
     let per_image: Vec<Vec<f32>> = x
         .data()
         .par_chunks(plane_in)
         .zip(grad.data().par_chunks(plane_out))
         .map(|(image, dy)| {
-            with_columns(taps * h * w, |col| {
-                im2col(image, c_in, h, w, col);
+            with_columns(taps * tile * w, |col| {
                 let mut dk = vec![0f32; taps * c_out];
-                let (dst, lhs, rhs) = (
-                    Matrix::col_major(&mut dk[..], c_out),
-                    Matrix::row_major(dy, h * w),
-                    Matrix::col_major(&col[..], h * w),
-                );
-                matmul(dst, lhs, rhs, [c_out, taps, h * w], false);
+                for first in (0..h).step_by(tile) {
+                    let rows = first..(first + tile).min(h);
+                    let pixels = rows.len() * w;
+                    im2col(image, c_in, h, w, rows, col);
+                    // Columns first·W.. of every channel of ∂y.
+                    let lhs = Matrix {
+                        data: &dy[first * w..],
+                        row_stride: h * w,
+                        col_stride: 1,
+                    };
+                    let (dst, rhs) = (
+                        Matrix::col_major(&mut dk[..], c_out),
+                        Matrix::col_major(&col[..], pixels),
+                    );
+                    matmul(dst, lhs, rhs, [c_out, taps, pixels], true);
+                }
                 dk
             })
         })
@@ -168,26 +179,43 @@ fn correlate(
     c_out: usize,
 ) -> Vec<f32> {
     let (plane_in, plane_out, taps) = (c_in * h * w, c_out * h * w, 9 * c_in);
+    let tile = tile_rows(c_in, h, w);
     let mut out = vec![0f32; images.len() / plane_in * plane_out];
     out.par_chunks_mut(plane_out)
         .zip(images.par_chunks(plane_in))
         .for_each(|(y, image)| {
-            with_columns(taps * h * w, |col| {
-                im2col(image, c_in, h, w, col);
-                let (dst, lhs, rhs) = (
-                    Matrix::row_major(y, h * w),
-                    Matrix::row_major(kernel, taps),
-                    Matrix::row_major(&col[..], h * w),
-                );
-                matmul(dst, lhs, rhs, [c_out, h * w, taps], false);
+            with_columns(taps * tile * w, |col| {
+                for first in (0..h).step_by(tile) {
+                    let rows = first..(first + tile).min(h);
+                    let pixels = rows.len() * w;
+                    im2col(image, c_in, h, w, rows, col);
+                    // Columns first·W.. of every output channel.
+                    let dst = Matrix {
+                        data: &mut y[first * w..],
+                        row_stride: h * w,
+                        col_stride: 1,
+                    };
+                    let (lhs, rhs) = (
+                        Matrix::row_major(kernel, taps),
+                        Matrix::row_major(&col[..], pixels),
+                    );
+                    matmul(dst, lhs, rhs, [c_out, pixels, taps], false);
+                }
             })
         });
     out
 }
 
+/// Image rows per im2col tile, so that a tile of col ([9C, rows·W], at most
+/// 1 MiB) is still in cache when the matrix product reads it.
+fn tile_rows(channels: usize, h: usize, w: usize) -> usize {
+    const TILE_ELEMENTS: usize = 1 << 18;
+    (TILE_ELEMENTS / (9 * channels * w)).clamp(1, h)
+}
+
 thread_local! {
-    /// This thread's im2col buffer, kept between calls: it is 9× an image, and
-    /// every element is overwritten before it is read.
+    /// This thread's im2col tile, kept between calls: every element is
+    /// overwritten before it is read.
     static COLUMNS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -202,15 +230,17 @@ fn with_columns<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     })
 }
 
-/// `col[9i + 3a + b, yW + x] = image[i, y+a−1, x+b−1]`, zero outside the image.
-fn im2col(image: &[f32], channels: usize, h: usize, w: usize, col: &mut [f32]) {
-    for (row, shifted) in col[..9 * channels * h * w]
-        .chunks_exact_mut(h * w)
+/// col of image rows `rows`: `col[9i + 3a + b, (y − y₀)W + x] =
+/// image[i, y+a−1, x+b−1]` for y ∈ rows = y₀.., zero outside the image.
+fn im2col(image: &[f32], channels: usize, h: usize, w: usize, rows: Range<usize>, col: &mut [f32]) {
+    let pixels = rows.len() * w;
+    for (row, shifted) in col[..9 * channels * pixels]
+        .chunks_exact_mut(pixels)
         .enumerate()
     {
         let (plane, a, b) = (row / 9, row % 9 / 3, row % 3);
         let plane = &image[plane * h * w..][..h * w];
-        for (y, line) in shifted.chunks_exact_mut(w).enumerate() {
+        for (y, line) in rows.clone().zip(shifted.chunks_exact_mut(w)) {
             let Some(source) = (y + a).checked_sub(1).filter(|&s| s < h) else {
                 line.fill(0.0);
                 continue;
