@@ -279,6 +279,35 @@ fn killed_run_resumes_bit_identical() {
     }
 }
 
+/// The CPU kernels reduce over images and pixels in a fixed order, so a run
+/// is the same bit for bit on one thread and on three.
+#[test]
+fn training_is_bit_identical_at_any_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_experiment(dir.path(), "imex");
+    let config = config.to_str().unwrap();
+    let train = |threads: &str| {
+        let name = format!("experiment.name=threads{threads}");
+        let out = Command::new(env!("CARGO_BIN_EXE_imex-run"))
+            .args([config, "--set", &name])
+            .current_dir(dir.path())
+            .env("RUST_LOG", "warn")
+            .env("RAYON_NUM_THREADS", threads)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let run = dir.path().join(format!("results/threads{threads}"));
+        let (weights, _) = imex_run::model::checkpoint::read_safetensors(
+            &run.join("checkpoints/last.safetensors"),
+        )
+        .unwrap();
+        (metrics_without_timings(&run.join("metrics.csv")), weights)
+    };
+    let (one, three) = (train("1"), train("3"));
+    assert_eq!(one.0, three.0, "metrics differ");
+    assert!(one.1 == three.1, "weights differ");
+}
+
 #[test]
 fn numerical_blow_up_stops_the_run() {
     let dir = tempfile::tempdir().unwrap();
