@@ -256,7 +256,7 @@ fn predict_command(
             println!(
                 "{} checkpoint (epoch {}) on the {split_name} split: loss {:.4}, pixel accuracy {:.4}, mean IoU {:.4}, paper IoU {:.4}",
                 checkpoint.name(),
-                prediction.epoch,
+                prediction.source.epoch,
                 m.loss(),
                 m.pixel_accuracy(),
                 m.mean_iou(),
@@ -269,7 +269,7 @@ fn predict_command(
             println!(
                 "{} checkpoint (epoch {}) on the {split_name} split: {}",
                 checkpoint.name(),
-                prediction.epoch,
+                prediction.source.epoch,
                 prediction.metrics.summary()
             );
             prediction.write(&out)?

@@ -47,20 +47,57 @@ pub enum SplitName {
 /// The validation images the slides show (the authors' indices).
 pub const DEFAULT_IMAGES: [usize; 4] = [18, 33, 3, 11];
 
-/// What a checkpoint made of one split.
+/// Which checkpoint of which run was evaluated on which split, and the
+/// images kept from it: what a segmentation and a depth prediction share.
 #[derive(Debug, Clone)]
-pub struct Prediction {
+pub struct Source {
     pub run: String,
     pub arch: crate::config::Arch,
     pub checkpoint: Checkpoint,
     pub epoch: usize,
     pub split: SplitName,
-    pub metrics: crate::metrics::SegmentationMetrics,
-    pub n_classes: usize,
     pub height: usize,
     pub width: usize,
     /// Indices of the kept images in the split.
     pub images: Vec<usize>,
+}
+
+impl Source {
+    fn new(
+        run: &RunRecord,
+        (checkpoint, epoch): (Checkpoint, usize),
+        (split, split_data): (SplitName, &crate::data::Split),
+        images: &[usize],
+    ) -> Self {
+        Self {
+            run: run.name().to_string(),
+            arch: run.config.model.arch,
+            checkpoint,
+            epoch,
+            split,
+            height: split_data.height,
+            width: split_data.width,
+            images: images.to_vec(),
+        }
+    }
+
+    /// The keys every metrics.json starts with.
+    fn json(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut keys = serde_json::Map::new();
+        keys.insert("run".into(), json!(self.run));
+        keys.insert("checkpoint".into(), json!(self.checkpoint.name()));
+        keys.insert("epoch".into(), json!(self.epoch));
+        keys.insert("images".into(), json!(self.images));
+        keys
+    }
+}
+
+/// What a checkpoint made of one split.
+#[derive(Debug, Clone)]
+pub struct Prediction {
+    pub source: Source,
+    pub metrics: crate::metrics::SegmentationMetrics,
+    pub n_classes: usize,
     /// Kept images' intensities in [0, 1] (the normalisation undone).
     pub intensities: Vec<Vec<f32>>,
     pub labels: Vec<Vec<u8>>,
@@ -166,16 +203,9 @@ pub fn predict(
     );
     let (mean, std) = (data.mean as f32, data.std as f32);
     Ok(Prediction {
-        run: run.name().to_string(),
-        arch: cfg.model.arch,
-        checkpoint,
-        epoch,
-        split,
+        source: Source::new(run, (checkpoint, epoch), (split, split_data), images),
         metrics,
         n_classes: cfg.model.n_classes,
-        height: split_data.height,
-        width: split_data.width,
-        images: images.to_vec(),
         intensities: images
             .iter()
             .map(|&i| split_data.image(i).iter().map(|x| x * std + mean).collect())
@@ -193,18 +223,17 @@ impl Prediction {
     /// The checkpoint's metrics on the split, as JSON.
     pub fn metrics_json(&self) -> serde_json::Value {
         let m = &self.metrics;
-        json!({
-            "run": self.run,
-            "checkpoint": self.checkpoint.name(),
-            "epoch": self.epoch,
-            "split": format!("{:?}", self.split).to_lowercase(),
-            "loss": m.loss(),
-            "pixel_accuracy": m.pixel_accuracy(),
-            "mean_iou": m.mean_iou(),
-            "paper_iou": m.paper_iou(),
-            "class_iou": m.class_iou(),
-            "images": self.images,
-        })
+        let mut keys = self.source.json();
+        keys.insert(
+            "split".into(),
+            json!(format!("{:?}", self.source.split).to_lowercase()),
+        );
+        keys.insert("loss".into(), json!(m.loss()));
+        keys.insert("pixel_accuracy".into(), json!(m.pixel_accuracy()));
+        keys.insert("mean_iou".into(), json!(m.mean_iou()));
+        keys.insert("paper_iou".into(), json!(m.paper_iou()));
+        keys.insert("class_iou".into(), json!(m.class_iou()));
+        keys.into()
     }
 
     /// Writes metrics.json, images/labels/predictions/probabilities.npy and
@@ -212,11 +241,12 @@ impl Prediction {
     pub fn write(&self, out: &Path) -> Result<Vec<PathBuf>> {
         std::fs::create_dir_all(out)
             .map_err(|e| Failure::Output(format!("cannot create {}: {e}", out.display())))?;
+        let source = &self.source;
         let (n, c, h, w) = (
-            self.images.len() as u64,
+            source.images.len() as u64,
             self.n_classes as u64,
-            self.height as u64,
-            self.width as u64,
+            source.height as u64,
+            source.width as u64,
         );
         let mut files = Vec::new();
         let mut npy = |name: &str, bytes: Vec<u8>| -> Result<()> {
@@ -260,15 +290,8 @@ impl Prediction {
 /// What a depth checkpoint made of one split.
 #[derive(Debug, Clone)]
 pub struct DepthPrediction {
-    pub run: String,
-    pub arch: crate::config::Arch,
-    pub checkpoint: Checkpoint,
-    pub epoch: usize,
-    pub split: SplitName,
+    pub source: Source,
     pub metrics: EpochMetrics,
-    pub height: usize,
-    pub width: usize,
-    pub images: Vec<usize>,
     /// Kept frames' RGB in [0, 1], [3, H, W] each (the normalisation undone).
     pub rgb: Vec<Vec<f32>>,
     /// Kept frames' true and predicted depths in metres, [H, W] each.
@@ -320,15 +343,8 @@ pub fn predict_depth(
         );
     }
     Ok(DepthPrediction {
-        run: run.name().to_string(),
-        arch: cfg.model.arch,
-        checkpoint,
-        epoch,
-        split,
+        source: Source::new(run, (checkpoint, epoch), (split, split_data), images),
         metrics,
-        height: split_data.height,
-        width: split_data.width,
-        images: images.to_vec(),
         rgb,
         truth,
         predicted,
@@ -340,10 +356,11 @@ impl DepthPrediction {
     pub fn write(&self, out: &Path) -> Result<Vec<PathBuf>> {
         std::fs::create_dir_all(out)
             .map_err(|e| Failure::Output(format!("cannot create {}: {e}", out.display())))?;
+        let source = &self.source;
         let (n, h, w) = (
-            self.images.len() as u64,
-            self.height as u64,
-            self.width as u64,
+            source.images.len() as u64,
+            source.height as u64,
+            source.width as u64,
         );
         let mut files = Vec::new();
         for (name, shape, values) in [
@@ -359,11 +376,7 @@ impl DepthPrediction {
             write_atomically(&path, &npy_bytes(&shape, values)?)?;
             files.push(path);
         }
-        let mut metrics = serde_json::Map::new();
-        metrics.insert("run".into(), json!(self.run));
-        metrics.insert("checkpoint".into(), json!(self.checkpoint.name()));
-        metrics.insert("epoch".into(), json!(self.epoch));
-        metrics.insert("images".into(), json!(self.images));
+        let mut metrics = self.source.json();
         for (name, value) in self.metrics.named_values() {
             metrics.insert(name, json!(value));
         }

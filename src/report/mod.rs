@@ -307,7 +307,7 @@ fn depth_figure(study: &Study, out: &Path, images: &[usize]) -> Result<Vec<PathB
         .iter()
         .map(|g| predict_depth(&g.runs[0], Checkpoint::Best, SplitName::Val, images))
         .collect::<Result<Vec<DepthPrediction>>>()?;
-    predictions.sort_by_key(|p| p.arch == Arch::Imex);
+    predictions.sort_by_key(|p| p.source.arch == Arch::Imex);
     save(
         &panels::DepthPanels::new(&predictions),
         &out.join(format!("{}_depth", study.name)),

@@ -24,7 +24,7 @@ fn arch_name(arch: Arch) -> &'static str {
 }
 
 fn network(prediction: &Prediction) -> String {
-    format!("{} prediction", arch_name(prediction.arch))
+    format!("{} prediction", arch_name(prediction.source.arch))
 }
 
 fn class_map(classes: &[u8], width: usize, height: usize) -> Raster {
@@ -102,8 +102,8 @@ impl Figure for PredictionPanels<'_> {
         let first = &self.predictions[0];
         let (w, h) = grid_size(
             2 + self.predictions.len(),
-            first.images.len(),
-            first.width,
+            first.source.images.len(),
+            first.source.width,
             (20, 70),
         );
         (w.max(900), h + 40)
@@ -114,15 +114,15 @@ impl Figure for PredictionPanels<'_> {
         DB::ErrorType: 'static,
     {
         let first = &self.predictions[0];
-        let (w, h) = (first.width, first.height);
-        let split = match first.split {
+        let (w, h) = (first.source.width, first.source.height);
+        let split = match first.source.split {
             crate::predict::SplitName::Train => "training",
             crate::predict::SplitName::Val => "validation",
         };
         let root = root.titled(
             &format!(
                 "Q-tips {split} images: segmentations ({} checkpoints)",
-                first.checkpoint.name()
+                first.source.checkpoint.name()
             ),
             (FONT, TITLE_SIZE),
         )?;
@@ -133,6 +133,7 @@ impl Figure for PredictionPanels<'_> {
             .chain(self.predictions.iter().map(network))
             .collect();
         let rows: Vec<(String, Vec<Raster>)> = first
+            .source
             .images
             .iter()
             .enumerate()
@@ -175,7 +176,12 @@ impl Figure for ProbabilityPanels<'_> {
     fn size(&self) -> (u32, u32) {
         let first = &self.predictions[0];
         let columns = self.predictions.len() * self.classes().len();
-        grid_size(columns, first.images.len(), first.width, (130, 40))
+        grid_size(
+            columns,
+            first.source.images.len(),
+            first.source.width,
+            (130, 40),
+        )
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
@@ -183,7 +189,7 @@ impl Figure for ProbabilityPanels<'_> {
         DB::ErrorType: 'static,
     {
         let first = &self.predictions[0];
-        let (w, h) = (first.width, first.height);
+        let (w, h) = (first.source.width, first.source.height);
         let root = root.titled("Class probabilities p(class | pixel)", (FONT, TITLE_SIZE))?;
         let (full_width, _) = root.dim_in_pixel();
         let (grid, bar) = root.split_horizontally(full_width - 120);
@@ -199,6 +205,7 @@ impl Figure for ProbabilityPanels<'_> {
         }
         let plane = w * h;
         let rows: Vec<(String, Vec<Raster>)> = first
+            .source
             .images
             .iter()
             .enumerate()
@@ -252,8 +259,8 @@ impl Figure for DepthPanels<'_> {
         let first = &self.predictions[0];
         let (w, h) = grid_size(
             2 + self.predictions.len(),
-            first.images.len(),
-            first.width,
+            first.source.images.len(),
+            first.source.width,
             (150, 20),
         );
         (w.max(700), h.max(400))
@@ -264,11 +271,11 @@ impl Figure for DepthPanels<'_> {
         DB::ErrorType: 'static,
     {
         let first = &self.predictions[0];
-        let (w, h) = (first.width, first.height);
+        let (w, h) = (first.source.width, first.source.height);
         let root = root.titled(
             &format!(
                 "Depth from one RGB image ({} checkpoints)",
-                first.checkpoint.name()
+                first.source.checkpoint.name()
             ),
             (FONT, TITLE_SIZE),
         )?;
@@ -283,11 +290,12 @@ impl Figure for DepthPanels<'_> {
             .chain(
                 self.predictions
                     .iter()
-                    .map(|p| format!("{} depth", arch_name(p.arch))),
+                    .map(|p| format!("{} depth", arch_name(p.source.arch))),
             )
             .collect();
         let plane = w * h;
         let rows: Vec<(String, Vec<Raster>)> = first
+            .source
             .images
             .iter()
             .enumerate()
