@@ -168,6 +168,14 @@ impl Default for DataSection {
 pub struct TrainingSection {
     pub optimizer: OptimizerKind,
     pub learning_rate: f64,
+    /// How the learning rate changes from epoch to epoch.
+    pub lr_schedule: LrSchedule,
+    /// `cosine`: the rate it decays towards (PyTorch's `eta_min`).
+    pub lr_min: f64,
+    /// `step`: epochs between two decays (PyTorch's `StepLR.step_size`).
+    pub lr_step_epochs: usize,
+    /// `step`: the factor of each decay (`StepLR.gamma`).
+    pub lr_gamma: f64,
     /// SGD momentum in [0, 1); must stay 0 with Adam, which has its own.
     pub momentum: f64,
     pub weight_decay: f64,
@@ -192,6 +200,10 @@ impl Default for TrainingSection {
         TrainingSection {
             optimizer: OptimizerKind::Sgd,
             learning_rate: 1e-3,
+            lr_schedule: LrSchedule::Constant,
+            lr_min: 0.0,
+            lr_step_epochs: 30,
+            lr_gamma: 0.1,
             momentum: 0.0,
             weight_decay: 0.0,
             batch_size: 8,
@@ -388,6 +400,41 @@ pub enum ClassWeights {
     None,
     /// One non-negative weight per class, not all zero.
     Explicit(Vec<f64>),
+}
+
+/// The learning rate of each epoch, set at the epoch's start (PyTorch's
+/// schedulers stepped once per epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LrSchedule {
+    /// `learning_rate` throughout.
+    #[default]
+    Constant,
+    /// Half a cosine from `learning_rate` towards `lr_min` over the run
+    /// (`CosineAnnealingLR` with `T_max = epochs`):
+    /// lr_e = lr_min + (lr − lr_min)·(1 + cos(π(e−1)/epochs))/2.
+    Cosine,
+    /// Multiplied by `lr_gamma` every `lr_step_epochs` epochs (`StepLR`):
+    /// lr_e = lr·gamma^⌊(e−1)/step⌋.
+    Step,
+}
+
+impl TrainingSection {
+    /// The learning rate of epoch `epoch` (1-based) under the schedule.
+    pub fn learning_rate_at(&self, epoch: usize) -> f64 {
+        let done = epoch.saturating_sub(1);
+        match self.lr_schedule {
+            LrSchedule::Constant => self.learning_rate,
+            LrSchedule::Cosine => {
+                let phase = std::f64::consts::PI * done as f64 / self.epochs as f64;
+                self.lr_min + (self.learning_rate - self.lr_min) * (1.0 + phase.cos()) / 2.0
+            }
+            LrSchedule::Step => {
+                let decays = (done / self.lr_step_epochs) as i32;
+                self.learning_rate * self.lr_gamma.powi(decays)
+            }
+        }
+    }
 }
 
 /// Which epoch's weights are kept as "best".
@@ -1026,6 +1073,19 @@ impl DataSection {
 impl TrainingSection {
     fn validate(&self, c: &mut Checks, n_classes: usize) {
         c.positive("training.learning_rate", self.learning_rate);
+        c.check(
+            self.lr_min >= 0.0 && self.lr_min < self.learning_rate,
+            "training.lr_min",
+            "a number in [0, training.learning_rate)",
+            self.lr_min,
+        );
+        c.at_least("training.lr_step_epochs", self.lr_step_epochs, 1);
+        c.check(
+            self.lr_gamma > 0.0 && self.lr_gamma <= 1.0,
+            "training.lr_gamma",
+            "a number in (0, 1]",
+            self.lr_gamma,
+        );
         let m = self.momentum;
         c.check(
             (0.0..1.0).contains(&m),
@@ -1341,6 +1401,32 @@ mod tests {
                 "training.learning_rate",
                 "> 0",
             ),
+            (
+                "training",
+                "lr_min = -1e-4",
+                "training.lr_min",
+                "[0, training.learning_rate)",
+            ),
+            (
+                "training",
+                "lr_min = 1.0",
+                "training.lr_min",
+                "[0, training.learning_rate)",
+            ),
+            (
+                "training",
+                "lr_step_epochs = 0",
+                "training.lr_step_epochs",
+                ">= 1",
+            ),
+            ("training", "lr_gamma = 0", "training.lr_gamma", "(0, 1]"),
+            ("training", "lr_gamma = 1.5", "training.lr_gamma", "(0, 1]"),
+            (
+                "training",
+                "lr_schedule = \"linear\"",
+                "training.lr_schedule",
+                "cosine",
+            ),
             ("training", "momentum = 1.0", "training.momentum", "[0, 1)"),
             ("training", "momentum = -0.1", "training.momentum", "[0, 1)"),
             (
@@ -1386,6 +1472,37 @@ mod tests {
             let msg = parse_error(&text, &[]);
             assert_has(&msg, &["exp.toml:6:", &format!("key `{key}`"), expected]);
         }
+    }
+
+    #[test]
+    fn learning_rate_schedules_give_hand_computed_rates() {
+        let rates = |schedule: &str| {
+            let text = format!(
+                "{MINIMAL}[training]\nlearning_rate = 0.1\nepochs = 4\n\
+                 lr_min = 0.02\nlr_step_epochs = 3\nlr_gamma = 0.5\n{schedule}"
+            );
+            let t = Config::parse(&text, ORIGIN, &[]).unwrap().training;
+            (1..=5).map(|e| t.learning_rate_at(e)).collect::<Vec<_>>()
+        };
+        // The default changes nothing for files written before the key existed.
+        assert_eq!(rates(""), vec![0.1; 5]);
+        assert_eq!(rates("lr_schedule = \"constant\"\n"), vec![0.1; 5]);
+        // cos(π·k/4) for k = 0..4: 1, √½, 0, −√½, −1.
+        let half = std::f64::consts::FRAC_1_SQRT_2;
+        let cosine = [
+            0.1,
+            0.02 + 0.08 * (1.0 + half) / 2.0,
+            0.06,
+            0.02 + 0.08 * (1.0 - half) / 2.0,
+            0.02,
+        ];
+        for (got, want) in rates("lr_schedule = \"cosine\"\n").iter().zip(cosine) {
+            assert!((got - want).abs() < 1e-15, "{got} != {want}");
+        }
+        assert_eq!(
+            rates("lr_schedule = \"step\"\n"),
+            vec![0.1, 0.1, 0.1, 0.05, 0.05]
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod device;
 pub mod error;
 pub mod experiment;
 pub mod files;
+pub mod folder;
 pub mod interrupt;
 pub mod lock;
 pub mod metrics;

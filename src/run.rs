@@ -12,11 +12,12 @@ use crate::config::Config;
 use crate::data::Prepared;
 use crate::error::Failure;
 use crate::files::write_atomically;
+use crate::folder::{self, Contents};
 use crate::lock::RunLock;
 use crate::metrics::EpochMetrics;
 use crate::model::checkpoint::{read_safetensors, write_safetensors};
 use crate::model::{Network, ParamCounts};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use burn::tensor::backend::Backend;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
@@ -194,9 +195,14 @@ impl RunFolder {
     ) -> Result<Opened> {
         let dir = cfg.run_dir();
         let config_text = cfg.to_toml();
+        // Looked at before the lock, so that nothing is written into a
+        // folder that is not ours, and again once it is held.
+        folder::refuse_foreign(&dir, &folder::inspect(&dir, &config_text)?)?;
         let lock = RunLock::acquire(&dir)?;
+        let contents = folder::inspect(&dir, &config_text)?;
+        folder::refuse_foreign(&dir, &contents)?;
         let restart = existing == ExistingRun::Restart;
-        if dir.join("metrics.csv").exists() && !restart {
+        if contents == Contents::Run && !restart {
             let previous = std::fs::read_to_string(dir.join("config.toml")).unwrap_or_default();
             // The same experiment, also when written by an older imex-run
             // (keys added since then take their defaults when parsed).
@@ -246,19 +252,8 @@ impl RunFolder {
                 (false, _) => return Self::resume(cfg, dir, lock, provenance, device),
             }
         }
-        if restart || dir.join("metrics.csv").exists() {
-            // Everything but our own lock.
-            for entry in std::fs::read_dir(&dir)? {
-                let path = entry?.path();
-                if path.file_name() != Some(".lock".as_ref()) {
-                    let removed = if path.is_dir() {
-                        std::fs::remove_dir_all(&path)
-                    } else {
-                        std::fs::remove_file(&path)
-                    };
-                    removed.with_context(|| format!("cannot clear {}", path.display()))?;
-                }
-            }
+        if contents != Contents::Empty {
+            folder::clear_run_files(&dir)?;
         }
         std::fs::create_dir_all(dir.join("checkpoints")).map_err(|e| {
             Failure::Output(format!("cannot create run folder {}: {e}", dir.display()))

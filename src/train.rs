@@ -377,7 +377,7 @@ pub fn train<B: AutodiffBackend>(
         );
         let record = EpochRecord {
             epoch,
-            learning_rate: t.learning_rate,
+            learning_rate: t.learning_rate_at(epoch),
             train: train_metrics,
             val: val_metrics,
             train_seconds,
@@ -419,6 +419,7 @@ fn train_epoch<B: AutodiffBackend>(
     let batches: Vec<&[usize]> = order.chunks(t.batch_size).collect();
     let mut metrics = EpochMetrics::new(&cfg.model);
     let mut progress = run.progress(epoch, batches.len());
+    let learning_rate = t.learning_rate_at(epoch);
     for (b, chunk) in batches.iter().enumerate() {
         let at = format!("epoch {epoch}, batch {} of {}", b + 1, batches.len());
         net = net.project_kernels();
@@ -438,7 +439,7 @@ fn train_epoch<B: AutodiffBackend>(
         out.observed
             .add_to(&mut metrics, train.pixels(), num_v, den_v);
         let grads = GradientsParams::from_grads(loss.backward(), &net);
-        net = optim.step(t.learning_rate, net, grads);
+        net = optim.step(learning_rate, net, grads);
         if !net.weights_finite() {
             return Err(numerical_fault(
                 format!("the update made weights non-finite at {at}"),

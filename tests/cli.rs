@@ -402,6 +402,84 @@ fn a_live_lock_refuses_a_second_writer() {
     assert!(!run.join("metrics.csv").exists());
 }
 
+/// Names in `dir`, sorted.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_folder_that_is_not_a_run_folder_is_never_written_or_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_experiment(dir.path(), "imex");
+    let config = config.to_str().unwrap();
+    let mine = dir.path().join("results/tiny_imex");
+    std::fs::create_dir_all(mine.join("figures")).unwrap();
+    std::fs::write(mine.join("thesis.tex"), "\\documentclass{article}").unwrap();
+    for extra in [&[][..], &["--restart"][..], &["--resume"][..]] {
+        let out = imex_run(&[&[config][..], extra].concat(), dir.path());
+        assert_eq!(out.status.code(), Some(5), "{extra:?}: {}", stderr(&out));
+        let msg = stderr(&out);
+        assert!(
+            msg.contains("not a run folder") && msg.contains("thesis.tex"),
+            "{msg}"
+        );
+        // Nothing removed, nothing written (not even a lock).
+        assert_eq!(names_in(&mine), ["figures", "thesis.tex"], "{extra:?}");
+        assert_eq!(
+            std::fs::read_to_string(mine.join("thesis.tex")).unwrap(),
+            "\\documentclass{article}"
+        );
+    }
+}
+
+#[test]
+fn restart_clears_only_what_training_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_experiment(dir.path(), "resnet");
+    let args = [config.to_str().unwrap(), "--set", "training.epochs=2"];
+    let first = imex_run(&args, dir.path());
+    assert!(first.status.success(), "{}", stderr(&first));
+    let run = dir.path().join("results/tiny_resnet");
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    std::fs::write(run.join("notes.md"), "mine").unwrap();
+    std::fs::write(run.join("checkpoints/plot.py"), "mine").unwrap();
+    let again = imex_run(&[&args[..], &["--restart"]].concat(), dir.path());
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(
+        std::fs::read_to_string(run.join("notes.md")).unwrap(),
+        "mine"
+    );
+    assert_eq!(
+        std::fs::read_to_string(run.join("checkpoints/plot.py")).unwrap(),
+        "mine"
+    );
+    // Trained again from the start: the same two epochs (wall clock aside).
+    let provenance: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    assert_eq!(provenance["status"], "finished");
+    assert_eq!(provenance["resumed"], serde_json::json!([]));
+    assert_eq!(metrics_without_timings(&run.join("metrics.csv")), {
+        let copy = dir.path().join("first.csv");
+        std::fs::write(&copy, metrics).unwrap();
+        metrics_without_timings(&copy)
+    });
+    assert_eq!(
+        names_in(&run),
+        [
+            "checkpoints",
+            "config.toml",
+            "metrics.csv",
+            "notes.md",
+            "run.json"
+        ]
+    );
+}
+
 /// A Q-tips folder written by `imex-run data qtips`, damaged by `damage`,
 /// must be refused with exit code 3 and a message naming `culprit`.
 fn refuse_damaged_data(damage: impl Fn(&Path), culprit: &str) {
