@@ -7,6 +7,7 @@
 //! convolution is visible. Every timing ends with a read-back of a scalar,
 //! which waits for asynchronous backends (CUDA).
 
+use crate::check::QTIPS_CLASS_WEIGHTS;
 use crate::config::{Arch, Config};
 use crate::device::{Accelerator, BackendTask};
 use crate::model::explicit::{conv3x3, conv3x3_adjoint, project_zero_mean};
@@ -140,7 +141,7 @@ impl BackendTask for Bench {
                         Distribution::Uniform(0.0, 4.0),
                         &device,
                     );
-                    let weights = Tensor::<B, 1>::from_floats([0.06, 0.98, 0.98, 0.98], &device);
+                    let weights = Tensor::<B, 1>::from_floats(QTIPS_CLASS_WEIGHTS, &device);
                     let mut net = Some(Network::<B>::new(&cfg.model, 0, &device));
                     let mut optim = SgdConfig::new().init::<B, Network<B>>();
                     report(

@@ -263,6 +263,16 @@ pub enum Arch {
     Resnet,
 }
 
+impl Arch {
+    /// The network's name in logs, tables and figures.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Arch::Imex => "IMEXnet",
+            Arch::Resnet => "ResNet",
+        }
+    }
+}
+
 /// The operator L of the implicit step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -1183,6 +1193,15 @@ mod tests {
             ClassWeights::Explicit(vec![0.5, 1.0, 2.0, 0.0])
         );
         assert_eq!(cfg.training.checkpoint, CheckpointRule::LowestTrainLoss);
+        assert_eq!(cfg.training.lr_schedule, LrSchedule::Step);
+        assert_eq!(
+            (
+                cfg.training.lr_min,
+                cfg.training.lr_step_epochs,
+                cfg.training.lr_gamma
+            ),
+            (1e-5, 5, 0.5)
+        );
 
         let text = cfg.to_toml();
         assert_eq!(Config::parse(&text, "resolved.toml", &[]).unwrap(), cfg);
@@ -1230,7 +1249,7 @@ mod tests {
             .iter()
             .map(|s| schema[*s].as_table().unwrap().len())
             .collect();
-        assert_eq!(keys, vec![4, 14, 15, 12]);
+        assert_eq!(keys, vec![4, 14, 15, 16]);
     }
 
     #[test]

@@ -29,10 +29,7 @@ pub fn run_experiment(options: &RunOptions) -> Result<PathBuf> {
     tracing::info!(
         "{}: {} on {}, {} train / {} val images of {}×{}",
         cfg.experiment.name,
-        match cfg.model.arch {
-            crate::config::Arch::Imex => "IMEXnet",
-            crate::config::Arch::Resnet => "ResNet",
-        },
+        cfg.model.arch.display_name(),
         accelerator.label(),
         data.train.len(),
         data.val.len(),

@@ -10,6 +10,7 @@ use imex_run::device::{dispatch, resolve};
 use imex_run::error::{exit_code, Failure};
 use imex_run::experiment::{run_experiment, RunOptions};
 use imex_run::predict::{predict, predict_depth, Checkpoint, SplitName, DEFAULT_IMAGES};
+use imex_run::report::panels::{draw_depth_prediction, draw_prediction};
 use imex_run::report::report;
 use imex_run::results::RunRecord;
 use imex_run::run::ExistingRun;
@@ -101,6 +102,14 @@ enum Command {
     },
 }
 
+/// A count that must be at least 1 (clap names the flag when it is not).
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("expected an integer >= 1, found {text:?}")),
+    }
+}
+
 #[derive(clap::Args, Debug)]
 struct BenchArgs {
     #[arg(long, value_enum, default_value = "cpu")]
@@ -108,13 +117,14 @@ struct BenchArgs {
     /// narrow (8/16/32), paper (64/128/256) or all
     #[arg(long, default_value = "all", value_parser = ["narrow", "paper", "all"])]
     geometry: String,
-    #[arg(long, default_value_t = 5)]
+    /// Timed steps per measurement (at least 1)
+    #[arg(long, default_value_t = 5, value_parser = at_least_one)]
     steps: usize,
     #[arg(long, default_value_t = 2)]
     warmup: usize,
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = at_least_one)]
     batch: usize,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = at_least_one)]
     size: usize,
     /// Only the building blocks
     #[arg(long, conflicts_with = "skip_ops")]
@@ -262,7 +272,9 @@ fn predict_command(
                 m.mean_iou(),
                 m.paper_iou()
             );
-            prediction.write(&out)?
+            let mut files = prediction.write(&out)?;
+            files.extend(draw_prediction(&prediction, &out)?);
+            files
         }
         Task::Depth => {
             let prediction = predict_depth(&record, checkpoint, split, images)?;
@@ -272,7 +284,9 @@ fn predict_command(
                 prediction.source.epoch,
                 prediction.metrics.summary()
             );
-            prediction.write(&out)?
+            let mut files = prediction.write(&out)?;
+            files.extend(draw_depth_prediction(&prediction, &out)?);
+            files
         }
     };
     for file in files {

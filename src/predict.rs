@@ -10,8 +10,6 @@ use crate::files::write_atomically;
 use crate::metrics::EpochMetrics;
 use crate::model::checkpoint::read_safetensors;
 use crate::model::Network;
-use crate::report::figure::save;
-use crate::report::panels::{DepthPanels, PredictionPanels, ProbabilityPanels};
 use crate::results::RunRecord;
 use crate::train::{depth_from_head, evaluate_each, evaluate_task, predictions};
 use anyhow::Result;
@@ -236,8 +234,9 @@ impl Prediction {
         keys.into()
     }
 
-    /// Writes metrics.json, images/labels/predictions/probabilities.npy and
-    /// the predictions and probabilities figures into `out`.
+    /// Writes metrics.json and images/labels/predictions/probabilities.npy
+    /// into `out` (the report draws the figures:
+    /// [`crate::report::panels::draw_prediction`]).
     pub fn write(&self, out: &Path) -> Result<Vec<PathBuf>> {
         std::fs::create_dir_all(out)
             .map_err(|e| Failure::Output(format!("cannot create {}: {e}", out.display())))?;
@@ -274,15 +273,6 @@ impl Prediction {
             (serde_json::to_string_pretty(&self.metrics_json())? + "\n").as_bytes(),
         )?;
         files.push(metrics);
-        let columns = [self.clone()];
-        files.extend(save(
-            &PredictionPanels::new(&columns),
-            &out.join("predictions"),
-        )?);
-        files.extend(save(
-            &ProbabilityPanels::new(&columns),
-            &out.join("probabilities"),
-        )?);
         Ok(files)
     }
 }
@@ -352,7 +342,8 @@ pub fn predict_depth(
 }
 
 impl DepthPrediction {
-    /// Writes metrics.json, rgb/depth/predicted_depth.npy and the depth figure into `out`.
+    /// Writes metrics.json and rgb/depth/predicted_depth.npy into `out` (the
+    /// report draws the figure: [`crate::report::panels::draw_depth_prediction`]).
     pub fn write(&self, out: &Path) -> Result<Vec<PathBuf>> {
         std::fs::create_dir_all(out)
             .map_err(|e| Failure::Output(format!("cannot create {}: {e}", out.display())))?;
@@ -386,10 +377,6 @@ impl DepthPrediction {
             (serde_json::to_string_pretty(&metrics)? + "\n").as_bytes(),
         )?;
         files.push(path);
-        files.extend(save(
-            &DepthPanels::new(std::slice::from_ref(self)),
-            &out.join("depth"),
-        )?);
         Ok(files)
     }
 }

@@ -250,6 +250,11 @@ pub fn evaluate_task<B: Backend>(
     metrics
 }
 
+/// Mixed into the seed of the flips' generator so that it never shares a
+/// stream with the shuffling's (`ChaCha8Rng::seed_from_u64(seed)`): the bytes
+/// of "flip" in the top half of the seed.
+const FLIP_STREAM_KEY: u64 = u64::from_be_bytes(*b"flip\0\0\0\0");
+
 /// Which training images of an epoch are mirrored: none unless `data.flip`;
 /// otherwise a fair coin per position of the epoch's order, from its own
 /// ChaCha stream of (seed, epoch), so the shuffling is unchanged by it.
@@ -258,7 +263,7 @@ pub fn epoch_flips(cfg: &Config, epoch: usize, n: usize) -> Vec<bool> {
         return vec![false; n];
     }
     use rand::Rng;
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.experiment.seed ^ 0x666c_6970_0000_0000);
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.experiment.seed ^ FLIP_STREAM_KEY);
     rng.set_stream(epoch as u64);
     (0..n).map(|_| rng.gen::<bool>()).collect()
 }

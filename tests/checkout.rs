@@ -6,6 +6,8 @@ use imex_run::config::Config;
 use std::path::Path;
 use std::process::Command;
 
+mod common;
+
 fn git(args: &[&str]) -> Option<std::process::Output> {
     Command::new("git")
         .args(args)
@@ -31,7 +33,10 @@ fn tracked_under(path: &str) -> Vec<String> {
 #[test]
 fn a_first_run_leaves_the_checkout_clean() {
     if git(&["rev-parse", "--is-inside-work-tree"]).is_none_or(|o| !o.status.success()) {
-        println!("SKIPPED a_first_run_leaves_the_checkout_clean: not a git checkout");
+        common::skipped(
+            "a_first_run_leaves_the_checkout_clean",
+            "not a git checkout",
+        );
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -170,6 +170,17 @@ fn bad_input_is_refused_with_file_line_and_key() {
 }
 
 #[test]
+fn bench_refuses_counts_of_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    for flag in ["--steps", "--batch", "--size"] {
+        let out = imex_run(&["bench", flag, "0"], dir.path());
+        assert_eq!(out.status.code(), Some(2), "{flag}: {}", stderr(&out));
+        let msg = stderr(&out);
+        assert!(msg.contains(flag) && msg.contains(">= 1"), "{msg}");
+    }
+}
+
+#[test]
 fn missing_experiment_file_is_a_config_error() {
     let dir = tempfile::tempdir().unwrap();
     let out = imex_run(&["no_such.toml"], dir.path());
@@ -180,7 +191,11 @@ fn missing_experiment_file_is_a_config_error() {
 #[test]
 fn cuda_on_a_machine_without_it_is_a_device_error() {
     if imex_run::device::cuda_available() {
-        return; // this machine has a GPU: nothing to refuse
+        common::skipped(
+            "cuda_on_a_machine_without_it_is_a_device_error",
+            "this machine has a GPU, so there is nothing to refuse",
+        );
+        return;
     }
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("x.toml"), GOOD).unwrap();
@@ -210,11 +225,21 @@ fn killed_run_resumes_bit_identical() {
     let dir = tempfile::tempdir().unwrap();
     let config = tiny_experiment(dir.path(), "imex");
     let config = config.to_str().unwrap();
-    // Enough epochs that the kills below land inside the run.
+    // Enough epochs that the kills below land inside the run, and a
+    // learning-rate schedule, so that resuming must pick it up mid-way.
     let epochs = "training.epochs=12";
+    let schedule = "training.lr_schedule=cosine";
     // The uninterrupted run, under another name.
     let out = imex_run(
-        &[config, "--set", epochs, "--set", "experiment.name=whole"],
+        &[
+            config,
+            "--set",
+            epochs,
+            "--set",
+            schedule,
+            "--set",
+            "experiment.name=whole",
+        ],
         dir.path(),
     );
     assert!(out.status.success(), "{}", stderr(&out));
@@ -224,7 +249,7 @@ fn killed_run_resumes_bit_identical() {
     let run = dir.path().join("results/tiny_imex");
     for (attempt, delay_ms) in [0u64, 150, 40].into_iter().enumerate() {
         let mut child = Command::new(env!("CARGO_BIN_EXE_imex-run"))
-            .args([config, "--set", epochs])
+            .args([config, "--set", epochs, "--set", schedule])
             .current_dir(dir.path())
             .env("RUST_LOG", "warn")
             .stderr(std::process::Stdio::null())
@@ -247,10 +272,22 @@ fn killed_run_resumes_bit_identical() {
         }
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         let _ = child.kill();
-        let _ = child.wait();
-        let finished = std::fs::read_to_string(run.join("run.json"))
-            .is_ok_and(|text| text.contains("\"finished\""));
-        if attempt == 1 && !finished {
+        let status = child.wait().unwrap();
+        // The kill must hit a run in progress, or this test would compare two
+        // complete runs and prove nothing about resuming.
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            status.signal(),
+            Some(9),
+            "attempt {attempt}: the run ended ({status}) before the kill"
+        );
+        let provenance: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+        assert_eq!(
+            provenance["status"], "running",
+            "attempt {attempt}: killed after the run ended"
+        );
+        if attempt == 1 {
             // A torn last line, as a crash in the middle of a write leaves it.
             let mut f = std::fs::OpenOptions::new()
                 .append(true)
@@ -259,8 +296,20 @@ fn killed_run_resumes_bit_identical() {
             std::io::Write::write_all(&mut f, b"3,1e-3,0.12").unwrap();
         }
     }
-    let out = imex_run(&[config, "--set", epochs], dir.path());
+    let out = imex_run(&[config, "--set", epochs, "--set", schedule], dir.path());
     assert!(out.status.success(), "{}", stderr(&out));
+    // The schedule as written: 1e-2·(1 + cos(π(e−1)/12))/2 for epoch e.
+    let (header, rows) = read_csv(&whole.join("metrics.csv"));
+    let lr = header.iter().position(|h| h == "learning_rate").unwrap();
+    for (e, row) in rows.iter().enumerate() {
+        let expected = 1e-2 * (1.0 + (std::f64::consts::PI * e as f64 / 12.0).cos()) / 2.0;
+        assert!(
+            (row[lr] - expected).abs() < 1e-15,
+            "epoch {}: {}",
+            e + 1,
+            row[lr]
+        );
+    }
     let resumed: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
     assert_eq!(resumed["status"], "finished");

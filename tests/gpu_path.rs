@@ -115,7 +115,10 @@ fn gpu_check_script_runs_on_the_cpu() {
             .is_ok_and(|o| o.status.success())
     };
     if !(have("bash") && have("python3") && have("timeout")) {
-        eprintln!("skipped: bash, python3 and timeout are needed");
+        common::skipped(
+            "gpu_check_script_runs_on_the_cpu",
+            "bash, python3 and timeout are needed",
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();

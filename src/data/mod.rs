@@ -2,6 +2,7 @@
 //! the RGB-D sets of the depth task, and the normalised in-memory splits the
 //! trainer draws batches from.
 
+pub mod frame;
 pub mod mat5;
 pub mod qtips;
 pub mod rgbd;

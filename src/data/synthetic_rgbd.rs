@@ -20,7 +20,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-pub use super::rgbd::Frame;
+pub use super::frame::Frame;
 
 /// Focal length in pixels, as a fraction of the image width (≈ 64° field of
 /// view across, close to the Kinect's 58°).
@@ -231,6 +231,47 @@ fn slab(o: V3, dir: V3, min: V3, max: V3) -> Option<(f64, usize)> {
     (t_near <= t_far && t_near > 0.0).then_some((t_near, axis_near))
 }
 
+impl Scene {
+    /// The ray through the centre of pixel (row, col) of a height×width
+    /// pinhole image with focal length `FOCAL_PER_WIDTH · width` pixels:
+    /// forward + x·right + y·up. Its component along `forward` is 1, so the
+    /// t of a hit eye + t·ray is the hit's z-depth.
+    fn pixel_ray(&self, row: usize, col: usize, height: usize, width: usize) -> V3 {
+        let focal = FOCAL_PER_WIDTH * width as f64;
+        let x = (col as f64 + 0.5 - width as f64 / 2.0) / focal;
+        let y = (height as f64 / 2.0 - row as f64 - 0.5) / focal;
+        [
+            self.forward[0] + x * self.right[0] + y * self.up[0],
+            self.forward[1] + x * self.right[1] + y * self.up[1],
+            self.forward[2] + x * self.right[2] + y * self.up[2],
+        ]
+    }
+
+    /// Every pixel's z-depth and colour, row by row, with pixel noise from `rng`.
+    fn render(&self, rng: &mut ChaCha8Rng, height: usize, width: usize) -> Frame {
+        let mut rgb = Vec::with_capacity(height * width * 3);
+        let mut depth = Vec::with_capacity(height * width);
+        for row in 0..height {
+            for col in 0..width {
+                let dir = self.pixel_ray(row, col, height, width);
+                debug_assert!((dot(sub(dir, self.forward), self.forward)).abs() < 1e-9);
+                let (t, colour) = self.trace(dir);
+                depth.push(t as f32);
+                for c in colour {
+                    let noisy = c + rng.gen_range(-6.0..6.0);
+                    rgb.push(noisy.round().clamp(0.0, 255.0) as u8);
+                }
+            }
+        }
+        Frame {
+            rgb,
+            depth,
+            height,
+            width,
+        }
+    }
+}
+
 /// Frame `index` of the stream `stream` (0 = train, 1 = validation) of the
 /// set seeded by `seed`, rendered at height×width. Each frame has its own
 /// ChaCha stream position, so frames do not depend on how many are made.
@@ -240,35 +281,7 @@ pub fn render(seed: u64, stream: u64, index: usize, height: usize, width: usize)
     // 2^40 words per frame: far more than a frame draws.
     rng.set_word_pos((index as u128) << 40);
     let scene = Scene::random(&mut rng);
-    let focal = FOCAL_PER_WIDTH * width as f64;
-    let mut rgb = Vec::with_capacity(height * width * 3);
-    let mut depth = Vec::with_capacity(height * width);
-    for row in 0..height {
-        for col in 0..width {
-            let x = (col as f64 + 0.5 - width as f64 / 2.0) / focal;
-            let y = (height as f64 / 2.0 - row as f64 - 0.5) / focal;
-            let dir = [
-                scene.forward[0] + x * scene.right[0] + y * scene.up[0],
-                scene.forward[1] + x * scene.right[1] + y * scene.up[1],
-                scene.forward[2] + x * scene.right[2] + y * scene.up[2],
-            ];
-            let (t, colour) = scene.trace(dir);
-            // The hit is eye + t·dir and dir's component along forward is 1,
-            // so t is the z-depth.
-            debug_assert!((dot(sub(dir, scene.forward), scene.forward)).abs() < 1e-9);
-            depth.push(t as f32);
-            for c in colour {
-                let noisy = c + rng.gen_range(-6.0..6.0);
-                rgb.push(noisy.round().clamp(0.0, 255.0) as u8);
-            }
-        }
-    }
-    Frame {
-        rgb,
-        depth,
-        height,
-        width,
-    }
+    scene.render(&mut rng, height, width)
 }
 
 /// `n` frames of one stream.
@@ -328,27 +341,54 @@ mod tests {
     }
 
     #[test]
-    fn floor_depth_follows_the_pinhole_model() {
-        // Bottom row, centre: a floor pixel unless a box is there; its depth
-        // must equal the analytic floor intersection.
-        let mut rng = ChaCha8Rng::seed_from_u64(3);
-        rng.set_word_pos(0);
-        let scene = Scene::random(&mut rng);
-        let dir = [
-            scene.forward[0] - 0.45 * scene.up[0],
-            scene.forward[1] - 0.45 * scene.up[1],
-            scene.forward[2] - 0.45 * scene.up[2],
-        ];
-        let (t, _) = scene.trace(dir);
-        let floor_t = -scene.eye[1] / dir[1];
-        let hits_block = scene
-            .blocks
-            .iter()
-            .any(|b| slab(scene.eye, dir, b.min, b.max).is_some_and(|(tb, _)| tb < floor_t));
-        if !hits_block && floor_t < t + 1e-12 {
-            assert!((t - floor_t).abs() < 1e-12);
-        }
-        assert!(t <= floor_t + 1e-12);
+    fn rendered_depths_follow_the_pinhole_model() {
+        // A room of 4 × 3 × 8 m with one box, the camera 1.5 m up looking
+        // straight along +z: every depth below is the analytic intersection,
+        // reached through the camera mapping the frames are rendered with.
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let paint = Paint::random(&mut rng);
+        let scene = Scene {
+            size: [4.0, 3.0, 8.0],
+            walls: [paint; 6],
+            blocks: vec![Block {
+                min: [0.0, 0.0, 3.0],
+                max: [1.0, 1.0, 4.0],
+                paint,
+            }],
+            eye: [2.0, 1.5, 0.5],
+            right: [1.0, 0.0, 0.0],
+            up: [0.0, 1.0, 0.0],
+            forward: [0.0, 0.0, 1.0],
+            shade: [1.0; 3],
+        };
+        let (h, w) = (24, 32);
+        let frame = scene.render(&mut rng, h, w);
+        let depth = |row: usize, col: usize| f64::from(frame.depth[row * w + col]);
+        // Pixel (row, col) looks along (x, y, 1), x and y in pixels / focal.
+        let focal = FOCAL_PER_WIDTH * w as f64;
+        let x = |col: usize| (col as f64 + 0.5 - w as f64 / 2.0) / focal;
+        let y = |row: usize| (h as f64 / 2.0 - row as f64 - 0.5) / focal;
+        let close = |got: f64, want: f64| {
+            // f32 storage: within an ulp (2^-23 relative) of the exact value.
+            assert!(
+                (got - want).abs() <= want * 2f64.powi(-23),
+                "{got} != {want}"
+            );
+        };
+        // Bottom row, centre: the floor, 1.5 m below the eye.
+        close(depth(h - 1, w / 2), 1.5 / -y(h - 1));
+        // Top row, centre: the ceiling, 1.5 m above.
+        close(depth(0, w / 2), 1.5 / y(0));
+        // The pixel just right of the centre: the far wall, 7.5 m ahead.
+        close(depth(h / 2, w / 2), 7.5);
+        // Left and below: the box's front face at z = 3.
+        let (row, col) = (h / 2 + 7, 2);
+        let hit = [2.0 + 2.5 * x(col), 1.5 + 2.5 * y(row)];
+        assert!(
+            (0.0..1.0).contains(&hit[0]) && (0.0..1.0).contains(&hit[1]),
+            "{hit:?}"
+        );
+        close(depth(row, col), 2.5);
     }
 
     #[test]

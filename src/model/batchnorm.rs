@@ -8,7 +8,7 @@
 //! Biased batch variance and ε = 1e-5, as `torch.nn.BatchNorm2d`.
 
 use super::flex;
-use super::network::param;
+use super::param::param;
 use burn::module::{Module, Param, RunningState};
 use burn::tensor::{backend::Backend, Tensor};
 

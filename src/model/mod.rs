@@ -7,5 +7,6 @@ pub mod explicit;
 mod flex;
 pub mod implicit;
 pub mod network;
+mod param;
 
 pub use network::{layer_table, Network, ParamCounts};

@@ -16,8 +16,9 @@
 use super::batchnorm::BatchNorm;
 use super::explicit::{conv3x3, conv3x3_adjoint, project_zero_mean};
 use super::implicit::FourierBasis;
+use super::param::param;
 use crate::config::{Arch, BatchNormMode, Form, ModelSection, Operator};
-use burn::module::{Module, Param, ParamId};
+use burn::module::{Module, Param};
 use burn::tensor::{activation::relu, backend::Backend, ElementConversion, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -118,15 +119,6 @@ impl ParamCounts {
             paper_counting: kernels + if imex { authors_implicit } else { 0 },
         }
     }
-}
-
-/// A trainable parameter with a stable id: `id` derives from the layer and
-/// the role, so optimiser state saved by one process applies in the next.
-pub(crate) fn param<B: Backend, const D: usize>(
-    id: u64,
-    tensor: Tensor<B, D>,
-) -> Param<Tensor<B, D>> {
-    Param::initialized(ParamId::from(id), tensor.require_grad())
 }
 
 /// Ids: W is 1; layer j's K, C, γ, β are 100(j+1) + 0, 1, 2, 3.

@@ -141,13 +141,6 @@ fn study_name(groups: &[Group]) -> String {
     }
 }
 
-fn arch_label(arch: Arch) -> &'static str {
-    match arch {
-        Arch::Imex => "IMEXnet",
-        Arch::Resnet => "ResNet",
-    }
-}
-
 /// Colour of a configuration: IMEX blue and ResNet vermillion (as in every
 /// figure of the report), further configurations from the palette.
 fn colour(study: &Study, g: usize) -> plotters::style::RGBColor {
@@ -170,7 +163,7 @@ fn group_label(study: &Study, g: usize) -> String {
         .iter()
         .filter(|h| h.runs[0].config.model.arch == arch)
         .count();
-    let mut label = arch_label(arch).to_string();
+    let mut label = arch.display_name().to_string();
     if same_arch > 1 {
         label = format!("{label} ({})", group.name);
     }

@@ -2,29 +2,22 @@
 //! per-class probability maps, in the class colours of the slides.
 
 use super::figure::{
-    centred_text, class_legend, colour_bar, viridis, Figure, Raster, CLASS_COLOURS, CLASS_NAMES,
-    FONT, LABEL_SIZE, TITLE_SIZE,
+    centred_text, class_legend, colour_bar, save, viridis, Figure, Raster, CLASS_COLOURS,
+    CLASS_NAMES, FONT, LABEL_SIZE, TITLE_SIZE,
 };
-use crate::config::Arch;
 use crate::predict::{DepthPrediction, Prediction};
 use anyhow::Result;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use std::path::{Path, PathBuf};
 
 const SCALE: u32 = 3;
 const GAP: i32 = 16;
 const TOP: i32 = 70;
 const ROW_LABEL: i32 = 70;
 
-fn arch_name(arch: Arch) -> &'static str {
-    match arch {
-        Arch::Imex => "IMEXnet",
-        Arch::Resnet => "ResNet",
-    }
-}
-
 fn network(prediction: &Prediction) -> String {
-    format!("{} prediction", arch_name(prediction.source.arch))
+    format!("{} prediction", prediction.source.arch.display_name())
 }
 
 fn class_map(classes: &[u8], width: usize, height: usize) -> Raster {
@@ -86,6 +79,26 @@ fn grid_size(columns: usize, rows: usize, side: usize, extra: (u32, u32)) -> (u3
 }
 
 /// Image | ground truth | each network's class map, one row per image.
+/// `imex-run predict`'s figures of one segmentation checkpoint:
+/// `out/predictions.{png,svg}` and `out/probabilities.{png,svg}`.
+pub fn draw_prediction(prediction: &Prediction, out: &Path) -> Result<Vec<PathBuf>> {
+    let columns = std::slice::from_ref(prediction);
+    let mut files = save(&PredictionPanels::new(columns), &out.join("predictions"))?;
+    files.extend(save(
+        &ProbabilityPanels::new(columns),
+        &out.join("probabilities"),
+    )?);
+    Ok(files)
+}
+
+/// `imex-run predict`'s figure of one depth checkpoint: `out/depth.{png,svg}`.
+pub fn draw_depth_prediction(prediction: &DepthPrediction, out: &Path) -> Result<Vec<PathBuf>> {
+    save(
+        &DepthPanels::new(std::slice::from_ref(prediction)),
+        &out.join("depth"),
+    )
+}
+
 pub struct PredictionPanels<'a> {
     predictions: &'a [Prediction],
 }
@@ -290,7 +303,7 @@ impl Figure for DepthPanels<'_> {
             .chain(
                 self.predictions
                     .iter()
-                    .map(|p| format!("{} depth", arch_name(p.source.arch))),
+                    .map(|p| format!("{} depth", p.source.arch.display_name())),
             )
             .collect();
         let plane = w * h;

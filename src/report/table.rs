@@ -130,10 +130,7 @@ impl Row {
     }
 
     fn network(&self) -> &'static str {
-        match self.arch {
-            Arch::Imex => "IMEXnet",
-            Arch::Resnet => "ResNet",
-        }
+        self.arch.display_name()
     }
 }
 
@@ -252,10 +249,7 @@ pub fn latex(rows: &[Row]) -> String {
     out.push_str("\\midrule\n");
     for arch in [Arch::Imex, Arch::Resnet] {
         let paper = paper_row(arch);
-        let name = match arch {
-            Arch::Imex => "IMEXnet",
-            Arch::Resnet => "ResNet",
-        };
+        let name = arch.display_name();
         let _ = writeln!(
             out,
             "paper & {name} & -- & -- & {} & {:.3} & -- & {:.4} & {:.2} \\\\",
@@ -382,10 +376,7 @@ impl DepthRow {
     }
 
     fn network(&self) -> &'static str {
-        match self.arch {
-            Arch::Imex => "IMEXnet",
-            Arch::Resnet => "ResNet",
-        }
+        self.arch.display_name()
     }
 }
 

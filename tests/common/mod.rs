@@ -117,3 +117,11 @@ epochs = 4
     std::fs::write(&path, text).unwrap();
     path
 }
+
+/// Reports that a test did not run its check, and why: written to the real
+/// stderr, past the test harness's capture, so that a skip reads as one in
+/// `cargo test`'s output instead of passing silently.
+pub fn skipped(test: &str, reason: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {reason}");
+}
