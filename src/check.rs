@@ -199,7 +199,8 @@ impl StepInput {
         }
     }
 
-    fn from_fixture(t: &NamedTensors) -> Result<Self> {
+    /// The batch stored in a fixture: `x`, `labels`, `class_weights`.
+    pub fn from_fixture(t: &NamedTensors) -> Result<Self> {
         let get = |name: &str| {
             t.get(name)
                 .ok_or_else(|| Failure::Data(format!("the peer fixture lacks {name}")))
@@ -221,10 +222,13 @@ impl StepInput {
 /// What one training step computes, on the host.
 #[derive(Debug, Clone)]
 pub struct StepResult {
+    /// The state after each layer; the last is the features.
+    pub states: Vec<Vec<f64>>,
     pub features: Vec<f64>,
     pub logits: Vec<f64>,
     pub loss: f64,
-    /// (peer name without `grad_`: `K{j}`, `L{j}`, `W`, `x`; values)
+    /// (peer name without `grad_`: `K{j}`, `L{j}`, `bn{j}_weight` (γ),
+    /// `bn{j}_bias` (β), `W`, `x`; values)
     pub gradients: Vec<(String, Vec<f64>)>,
 }
 
@@ -245,19 +249,28 @@ pub fn training_step<B: AutodiffBackend>(
         TensorData::new(input.class_weights.clone(), [input.class_weights.len()]),
         device,
     );
-    let features = net.features(x.clone());
+    let states = net.states(x.clone());
+    let features = states.last().expect("a network has layers").clone();
     let logits = net.classify(features.clone());
     let (num, den) = weighted_nll(logits.clone(), labels, class_weights);
     let loss = num / den;
     let grads = loss.backward();
     let mut gradients = Vec::new();
     let grad = |p: Tensor<B, 4>| p.grad(&grads).map(values);
+    let grad_1d = |p: Tensor<B, 1>| p.grad(&grads).map(values);
     for (j, layer) in net.layers.iter().enumerate() {
         if let Some(g) = grad(layer.kernel.val()) {
             gradients.push((format!("K{j}"), g));
         }
         if let Some(g) = layer.operator_kernel.as_ref().and_then(|c| grad(c.val())) {
             gradients.push((format!("L{j}"), g));
+        }
+        // Trained only under `batchnorm = "standard"`.
+        if let Some(g) = grad_1d(layer.bn.gamma.val()) {
+            gradients.push((format!("bn{j}_weight"), g));
+        }
+        if let Some(g) = grad_1d(layer.bn.beta.val()) {
+            gradients.push((format!("bn{j}_bias"), g));
         }
     }
     if let Some(g) = net.classifier.val().grad(&grads).map(values) {
@@ -267,6 +280,7 @@ pub fn training_step<B: AutodiffBackend>(
         gradients.push(("x".into(), g));
     }
     StepResult {
+        states: states.into_iter().map(values).collect(),
         features: values(features),
         logits: values(logits),
         loss: values(loss)[0],
@@ -274,19 +288,28 @@ pub fn training_step<B: AutodiffBackend>(
     }
 }
 
-/// Rows for the gradients, one per kind (K, L, W, x): the worst error of each.
+/// The kind of a gradient's parameter: K, L, W, x, γ (`bn{j}_weight`) or β.
+fn gradient_kind(name: &str) -> &str {
+    match name {
+        n if n.starts_with("bn") && n.ends_with("_weight") => "γ",
+        n if n.starts_with("bn") && n.ends_with("_bias") => "β",
+        n => n.trim_end_matches(|c: char| c.is_ascii_digit()),
+    }
+}
+
+/// Rows for the gradients, one per kind (K, L, γ, β, W, x): the worst error of each.
 fn gradient_rows(
     check: &str,
     errors: &[(String, f64)],
     tolerance: Tolerance,
     tf32: bool,
 ) -> Vec<CheckRow> {
-    ["K", "L", "W", "x"]
+    ["K", "L", "γ", "β", "W", "x"]
         .into_iter()
         .filter_map(|kind| {
             let of_kind: Vec<f64> = errors
                 .iter()
-                .filter(|(name, _)| name.trim_end_matches(|c: char| c.is_ascii_digit()) == kind)
+                .filter(|(name, _)| gradient_kind(name) == kind)
                 .map(|(_, e)| *e)
                 .collect();
             (!of_kind.is_empty())
@@ -336,12 +359,21 @@ pub fn compare_with_peer<B: AutodiffBackend>(
     tf32: bool,
 ) -> Result<Vec<CheckRow>> {
     let check = format!("peer fixture {}", arch_name(arch));
-    let weights: NamedTensors = fixture
-        .iter()
-        .filter(|(k, _)| matches!(k.chars().next(), Some('K' | 'L' | 'W')))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let net = Network::<B>::from_named_tensors(&peer_spec(arch), &weights, device)?;
+    compare_with_fixture::<B>(&check, &peer_spec(arch), fixture, device, tf32)
+}
+
+/// One training step of the network `spec` holding the fixture's weights (K,
+/// L, W, and BN's γ, β and running statistics where present) on its batch:
+/// every layer's state, the features, logits, loss and gradients against the
+/// fixture's float64 `state{j}`, `features`, `logits`, `loss`, `grad_*`.
+pub fn compare_with_fixture<B: AutodiffBackend>(
+    check: &str,
+    spec: &ModelSection,
+    fixture: &NamedTensors,
+    device: &B::Device,
+    tf32: bool,
+) -> Result<Vec<CheckRow>> {
+    let net = Network::<B>::from_named_tensors(spec, fixture, device)?;
     let input = StepInput::from_fixture(fixture)?;
     let ours = training_step(net, &input, device);
     let reference = |name: &str| -> Result<Vec<f64>> {
@@ -353,29 +385,36 @@ pub fn compare_with_peer<B: AutodiffBackend>(
             .map(|&v| v as f64)
             .collect())
     };
+    let state_errors = ours
+        .states
+        .iter()
+        .enumerate()
+        .map(|(j, state)| Ok(rel_err(state, &reference(&format!("state{j}"))?)))
+        .collect::<Result<Vec<_>>>()?;
     let mut rows = vec![
+        CheckRow::new(check, "layer states", &state_errors, ACTIVATIONS, tf32),
         CheckRow::new(
-            &check,
-            "features",
-            &[rel_err(&ours.features, &reference("features")?)],
-            ACTIVATIONS,
-            tf32,
-        ),
-        CheckRow::new(
-            &check,
+            check,
             "logits",
             &[rel_err(&ours.logits, &reference("logits")?)],
             ACTIVATIONS,
             tf32,
         ),
         CheckRow::new(
-            &check,
+            check,
             "loss",
             &[(ours.loss - reference("loss")?[0]).abs()],
             LOSS,
             tf32,
         ),
     ];
+    if fixture.contains_key("features") {
+        let error = rel_err(&ours.features, &reference("features")?);
+        rows.insert(
+            1,
+            CheckRow::new(check, "features", &[error], ACTIVATIONS, tf32),
+        );
+    }
     let errors = ours
         .gradients
         .iter()
@@ -386,7 +425,7 @@ pub fn compare_with_peer<B: AutodiffBackend>(
             ))
         })
         .collect::<Result<Vec<_>>>()?;
-    rows.extend(gradient_rows(&check, &errors, GRADIENTS_VS_PEER, tf32));
+    rows.extend(gradient_rows(check, &errors, GRADIENTS_VS_PEER, tf32));
     Ok(rows)
 }
 

@@ -185,7 +185,9 @@ pub struct TrainingSection {
     /// Matters in `batchnorm = "paper"` mode, which uses batch statistics at
     /// evaluation too.
     pub eval_batch_size: usize,
-    /// Global gradient-norm clip; 0 = off.
+    /// Each parameter tensor's gradient is clipped to this L2 norm on its
+    /// own (Burn's `GradientClipping::Norm`), not to a global norm as
+    /// `torch.nn.utils.clip_grad_norm_` does; 0 = off.
     pub grad_clip_norm: f64,
     pub checkpoint: CheckpointRule,
     /// "auto": cross-entropy for segmentation, l1 for depth.

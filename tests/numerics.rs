@@ -280,7 +280,9 @@ fn check_against_peer(arch: Arch) {
     assert_eq!(count("grad K"), 4);
     assert_eq!(count("grad L"), if arch == Arch::Imex { 2 } else { 0 });
     assert_eq!((count("grad W"), count("grad x")), (1, 1));
-    assert_eq!(rows.len(), if arch == Arch::Imex { 7 } else { 6 });
+    // The state after each of the 4 layers, not only the last.
+    assert_eq!(count("layer states"), 4);
+    assert_eq!(rows.len(), if arch == Arch::Imex { 8 } else { 7 });
 }
 
 /// The step comparison run on the CPU compares `Autodiff<Flex>` with itself:

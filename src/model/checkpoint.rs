@@ -145,13 +145,15 @@ impl<B: Backend> Network<B> {
                 HostTensor::of(layer.bn.gamma.val()),
             );
             out.insert(format!("bn{j}_bias"), HostTensor::of(layer.bn.beta.val()));
+            // `value()` may lag one update behind (Burn keeps the latest
+            // per thread until a sync); `value_sync()` folds it in.
             out.insert(
                 format!("bn{j}_running_mean"),
-                HostTensor::of(layer.bn.running_mean.value()),
+                HostTensor::of(layer.bn.running_mean.value_sync()),
             );
             out.insert(
                 format!("bn{j}_running_var"),
-                HostTensor::of(layer.bn.running_var.value()),
+                HostTensor::of(layer.bn.running_var.value_sync()),
             );
         }
         out.insert("W".into(), HostTensor::of(self.classifier.val()));
