@@ -11,7 +11,7 @@ REPORT = $(BIN) report results --out figures
 # that already finished (with its checkpoints) is not trained again.
 seeds = for s in $(3); do $(BIN) $(1) --set experiment.seed=$$s --set experiment.name=$(2)_seed$$s $(DEVICE_FLAG) || exit $$?; done
 
-.PHONY: help build test quick small paper reproduce-cpu sgd-cpu reproduce-small reproduce report bench data fmt lint fuzz clean-results check gpu-bin gpu-check
+.PHONY: help build test quick small paper reproduce-cpu sgd-cpu probe-cpu reproduce-small reproduce report bench data fmt lint fuzz clean-results check gpu-bin gpu-check
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -46,6 +46,13 @@ sgd-cpu: build ## the CPU study's networks under the paper's SGD (and with momen
 	  $(BIN) experiments/qtips_$${a}_cpu.toml $(SGD) --set experiment.name=qtips_$${a}_cpu_sgd $(DEVICE_FLAG) || exit $$?; \
 	  $(BIN) experiments/qtips_$${a}_cpu.toml $(SGD) --set training.momentum=0.9 --set experiment.name=qtips_$${a}_cpu_sgd_momentum $(DEVICE_FLAG) || exit $$?; \
 	done
+
+# The stability probes (imex-run probe) of the converged CPU study's runs:
+# the committed reference runs by default, PROBE_RUNS=... for others.
+PROBE_RUNS ?= $(sort $(wildcard results/reference/qtips_imex_cpu_seed[0-9] results/reference/qtips_resnet_cpu_seed[0-9]))
+probe-cpu: build ## the stability probes on the CPU study's runs (README "Stability"), then the report
+	for r in $(PROBE_RUNS); do $(BIN) probe $$r || exit $$?; done
+	$(REPORT)
 
 reproduce-small: build ## the CPU-scale study, IMEX and ResNet x 3 seeds, then the report (see README for times)
 	$(call seeds,experiments/qtips_imex_small.toml,qtips_imex_small,$(SEEDS))

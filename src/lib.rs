@@ -22,6 +22,7 @@ pub mod lock;
 pub mod metrics;
 pub mod model;
 pub mod predict;
+pub mod probe;
 pub mod report;
 pub mod results;
 pub mod run;

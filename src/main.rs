@@ -10,6 +10,7 @@ use imex_run::device::{dispatch, resolve};
 use imex_run::error::{exit_code, Failure};
 use imex_run::experiment::{run_experiment, RunOptions};
 use imex_run::predict::{predict, predict_depth, Checkpoint, SplitName, DEFAULT_IMAGES};
+use imex_run::probe::{probe, Settings, Study};
 use imex_run::report::panels::{draw_depth_prediction, draw_prediction};
 use imex_run::report::report;
 use imex_run::results::RunRecord;
@@ -100,6 +101,46 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Stability of a trained segmentation network: perturbation growth
+    /// through depth, noise and adversarial robustness, receptive field
+    Probe(ProbeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ProbeArgs {
+    run: PathBuf,
+    /// Studies to run (comma-separated) [default: all four]
+    #[arg(long, value_enum, value_delimiter = ',')]
+    study: Vec<Study>,
+    #[arg(long, value_enum, default_value = "best")]
+    checkpoint: Checkpoint,
+    #[arg(long, value_enum, default_value = "val")]
+    split: SplitName,
+    /// Images (the split's first, in evaluation batches) for the perturbation,
+    /// adversarial and receptive-field studies; noise evaluates the whole split
+    #[arg(long, default_value_t = 16)]
+    images: usize,
+    /// Relative sizes ‖δ‖/‖x‖ of the random perturbations
+    #[arg(long, value_delimiter = ',', default_values_t = Settings::default().perturbation_sizes)]
+    sizes: Vec<f64>,
+    /// Random perturbations per image and size
+    #[arg(long, default_value_t = 4)]
+    draws: usize,
+    #[arg(long, default_value_t = 10)]
+    power_iterations: usize,
+    /// Noise levels σ, in units of the data's standard deviation
+    #[arg(long, value_delimiter = ',', default_values_t = Settings::default().noise_levels)]
+    sigmas: Vec<f64>,
+    /// L∞ attack sizes ε on the normalised input scale
+    #[arg(long, value_delimiter = ',', default_values_t = Settings::default().attack_sizes)]
+    epsilons: Vec<f64>,
+    #[arg(long, default_value_t = 10)]
+    pgd_steps: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output folder [default: RUN/probe-CHECKPOINT-SPLIT]
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 /// A count that must be at least 1 (clap names the flag when it is not).
@@ -295,6 +336,43 @@ fn predict_command(
     Ok(())
 }
 
+fn probe_command(args: ProbeArgs) -> anyhow::Result<()> {
+    let record = RunRecord::read(&args.run)?;
+    let settings = Settings {
+        studies: if args.study.is_empty() {
+            Study::ALL.to_vec()
+        } else {
+            args.study
+        },
+        checkpoint: args.checkpoint,
+        split: args.split,
+        images: args.images,
+        perturbation_sizes: args.sizes,
+        draws: args.draws,
+        power_iterations: args.power_iterations,
+        noise_levels: args.sigmas,
+        attack_sizes: args.epsilons,
+        pgd_steps: args.pgd_steps,
+        seed: args.seed,
+    };
+    let out = args.out.unwrap_or_else(|| {
+        args.run.join(format!(
+            "probe-{}-{}",
+            settings.checkpoint.name(),
+            settings.split.name()
+        ))
+    });
+    let started = std::time::Instant::now();
+    let files = probe(&record, &settings, &out, |study| {
+        tracing::info!("{}: probing {study}", record.name())
+    })?;
+    for file in files {
+        println!("wrote {}", file.display());
+    }
+    println!("probed in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
 fn check(args: CheckArgs) -> anyhow::Result<()> {
     if args.batch == 0 || args.size < 3 {
         return Err(Failure::Config("check needs --batch ≥ 1 and --size ≥ 3".into()).into());
@@ -384,6 +462,7 @@ fn main() -> ExitCode {
             images,
             out,
         }) => predict_command(&run, checkpoint, split, &images, out),
+        Some(Command::Probe(args)) => probe_command(args),
         None => train(cli.train),
     };
     match result {

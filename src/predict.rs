@@ -15,6 +15,7 @@ use crate::train::{depth_from_head, evaluate_each, evaluate_task, predictions};
 use anyhow::Result;
 use burn::backend::Flex;
 use burn::tensor::activation::softmax;
+use burn::tensor::backend::Backend;
 use npyz::WriterBuilder;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -40,6 +41,15 @@ impl Checkpoint {
 pub enum SplitName {
     Train,
     Val,
+}
+
+impl SplitName {
+    pub fn name(self) -> &'static str {
+        match self {
+            SplitName::Train => "train",
+            SplitName::Val => "val",
+        }
+    }
 }
 
 /// The validation images the slides show (the authors' indices).
@@ -105,16 +115,29 @@ pub struct Prediction {
 }
 
 /// A checkpoint's network (kernels projected, as in evaluation) and its data.
-struct Loaded {
-    net: Network<Flex>,
-    epoch: usize,
-    data: Prepared,
+pub struct Loaded<B: Backend> {
+    pub net: Network<B>,
+    /// The epoch whose end the checkpoint holds.
+    pub epoch: usize,
+    pub data: Prepared,
 }
 
-fn load(run: &RunRecord, checkpoint: Checkpoint) -> Result<Loaded> {
+/// `run`'s `checkpoint` on `device`, with the run's data.
+pub fn load<B: Backend>(
+    run: &RunRecord,
+    checkpoint: Checkpoint,
+    device: &B::Device,
+) -> Result<Loaded<B>> {
     let path = run.checkpoint(checkpoint.name()).ok_or_else(|| {
+        let command = run.provenance["command_line"]
+            .as_array()
+            .map(|words| {
+                let words: Vec<&str> = words.iter().filter_map(|w| w.as_str()).collect();
+                words.join(" ")
+            })
+            .unwrap_or_else(|| "imex-run CONFIG".into());
         Failure::Data(format!(
-            "{} has no {} checkpoint (checkpoints are not committed: train the run to make them)",
+            "{} has no {} checkpoint (only reference runs commit theirs); train it with: {command}",
             run.dir.display(),
             checkpoint.name()
         ))
@@ -128,13 +151,12 @@ fn load(run: &RunRecord, checkpoint: Checkpoint) -> Result<Loaded> {
     // Checkpoints hold the weights as the optimiser left them; like training's
     // evaluation, project same-width kernels onto zero mean before use.
     let net =
-        Network::<Flex>::from_named_tensors(&run.config.model, &tensors, &Default::default())?
-            .project_kernels();
+        Network::<B>::from_named_tensors(&run.config.model, &tensors, device)?.project_kernels();
     Ok(Loaded { net, epoch, data })
 }
 
 /// The split asked for, once every requested image is known to be in it.
-fn chosen<'a>(
+pub fn chosen<'a>(
     data: &'a Prepared,
     split: SplitName,
     images: &[usize],
@@ -163,7 +185,7 @@ pub fn predict(
     images: &[usize],
 ) -> Result<Prediction> {
     let cfg = &run.config;
-    let Loaded { net, epoch, data } = load(run, checkpoint)?;
+    let Loaded { net, epoch, data } = load::<Flex>(run, checkpoint, &Default::default())?;
     let split_data = chosen(&data, split, images)?;
     let kept = images.len();
     let (mut classes, mut probabilities) = (vec![Vec::new(); kept], vec![Vec::new(); kept]);
@@ -297,7 +319,7 @@ pub fn predict_depth(
     images: &[usize],
 ) -> Result<DepthPrediction> {
     let cfg = &run.config;
-    let Loaded { net, epoch, data } = load(run, checkpoint)?;
+    let Loaded { net, epoch, data } = load::<Flex>(run, checkpoint, &Default::default())?;
     let split_data = chosen(&data, split, images)?;
     let stats = data
         .depth
@@ -382,7 +404,7 @@ impl DepthPrediction {
 }
 
 /// An `.npy` file (NumPy's format, readable by `numpy.load`) of `values` in `shape`.
-fn npy_bytes<T: npyz::Serialize + npyz::AutoSerialize>(
+pub(crate) fn npy_bytes<T: npyz::Serialize + npyz::AutoSerialize>(
     shape: &[u64],
     values: Vec<T>,
 ) -> Result<Vec<u8>> {

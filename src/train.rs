@@ -2,7 +2,7 @@
 //! regression loss), the configured optimiser, seeded shuffling (and flips),
 //! projected kernels, epoch-wide metrics on both splits.
 
-use crate::config::{CheckpointRule, Config, Loss, OptimizerKind, Task};
+use crate::config::{CheckpointRule, Config, Loss, OptimizerKind, Task, TrainingSection};
 use crate::data::{DepthStats, Prepared};
 use crate::error::Failure;
 use crate::metrics::{DepthMetrics, EpochMetrics, SegmentationMetrics};
@@ -206,15 +206,30 @@ pub fn evaluate_each<B: Backend>(
     data: &Prepared,
     split: &crate::data::Split,
     batch_size: usize,
+    inspect: impl FnMut(&[usize], &Tensor<B, 4>),
+) -> SegmentationMetrics {
+    let indices: Vec<usize> = (0..split.len()).collect();
+    evaluate_images(net, data, split, &indices, batch_size, |_, x, _| x, inspect)
+}
+
+/// [`evaluate_each`] on the images `indices` of a split (in batches of
+/// `batch_size`, in that order), each batch's images first given to
+/// `alter(batch number, images, labels)` (noise, an attack).
+pub fn evaluate_images<B: Backend>(
+    net: &Network<B>,
+    data: &Prepared,
+    split: &crate::data::Split,
+    indices: &[usize],
+    batch_size: usize,
+    mut alter: impl FnMut(usize, Tensor<B, 4>, &Tensor<B, 3, Int>) -> Tensor<B, 4>,
     mut inspect: impl FnMut(&[usize], &Tensor<B, 4>),
 ) -> SegmentationMetrics {
     let device = net.classifier.val().device();
     let weights = data.class_weights_tensor::<B>(&device);
     let mut metrics = SegmentationMetrics::new(net.spec.n_classes);
-    let indices: Vec<usize> = (0..split.len()).collect();
-    for chunk in indices.chunks(batch_size) {
+    for (b, chunk) in indices.chunks(batch_size).enumerate() {
         let (x, labels, label_bytes) = split.batch::<B>(chunk, &device);
-        let logits = net.forward(x);
+        let logits = net.forward(alter(b, x, &labels));
         inspect(chunk, &logits);
         let (num, den) = weighted_nll(logits.clone(), labels, weights.clone());
         metrics.add(
@@ -268,15 +283,19 @@ pub fn epoch_flips(cfg: &Config, epoch: usize, n: usize) -> Vec<bool> {
     (0..n).map(|_| rng.gen::<bool>()).collect()
 }
 
-/// The optimisers a config can ask for, behind one `step`.
-enum Optim<B: AutodiffBackend> {
+/// The optimisers a config can ask for, behind one `step`: Burn's SGD
+/// (PyTorch's semantics: L2 weight decay added to the gradient, then
+/// momentum without dampening) and Adam (β = (0.9, 0.999), ε = 1e-5, Burn's
+/// default; PyTorch's ε is 1e-8; L2 weight decay as `torch.optim.Adam`).
+/// `grad_clip_norm` clips each parameter tensor's gradient to that L2 norm on
+/// its own, not the global norm of `torch.nn.utils.clip_grad_norm_`.
+pub enum Optim<B: AutodiffBackend> {
     Sgd(OptimizerAdaptor<Sgd<B::InnerBackend>, Network<B>, B>),
     Adam(OptimizerAdaptor<Adam, Network<B>, B>),
 }
 
 impl<B: AutodiffBackend> Optim<B> {
-    fn new(cfg: &Config) -> Self {
-        let t = &cfg.training;
+    pub fn new(t: &TrainingSection) -> Self {
         let decay = (t.weight_decay > 0.0).then(|| WeightDecayConfig::new(t.weight_decay as f32));
         let clip = (t.grad_clip_norm > 0.0)
             .then_some(GradientClippingConfig::Norm(t.grad_clip_norm as f32));
@@ -305,7 +324,7 @@ impl<B: AutodiffBackend> Optim<B> {
         }
     }
 
-    fn step(&mut self, lr: f64, net: Network<B>, grads: GradientsParams) -> Network<B> {
+    pub fn step(&mut self, lr: f64, net: Network<B>, grads: GradientsParams) -> Network<B> {
         match self {
             Optim::Sgd(o) => o.step(lr, net, grads),
             Optim::Adam(o) => o.step(lr, net, grads),
@@ -356,13 +375,13 @@ pub fn train<B: AutodiffBackend>(
     let (mut net, mut optim, first_epoch, mut best) = match resume {
         None => (
             Network::<B>::new(&cfg.model, cfg.experiment.seed, device),
-            Optim::<B>::new(cfg),
+            Optim::<B>::new(&cfg.training),
             1,
             f64::INFINITY,
         ),
         Some(point) => (
             Network::<B>::from_named_tensors(&cfg.model, &point.weights, device)?,
-            Optim::<B>::new(cfg).load(&point.optimizer, device)?,
+            Optim::<B>::new(&cfg.training).load(&point.optimizer, device)?,
             point.epoch + 1,
             point.best_score,
         ),

@@ -23,6 +23,10 @@ pub struct BatchNorm<B: Backend> {
     pub running_var: RunningState<Tensor<B, 1>>,
     /// `true` for the authors' behaviour: batch statistics even at evaluation.
     pub batch_statistics_always: bool,
+    /// `true` to evaluate with the running statistics under autodiff too (to
+    /// differentiate a trained `standard` network as it evaluates, without
+    /// updating its statistics); no effect in `paper` mode.
+    pub running_statistics_only: bool,
 }
 
 impl<B: Backend> BatchNorm<B> {
@@ -35,6 +39,7 @@ impl<B: Backend> BatchNorm<B> {
             running_mean: RunningState::new(Tensor::zeros([channels], device)),
             running_var: RunningState::new(Tensor::ones([channels], device)),
             batch_statistics_always: paper,
+            running_statistics_only: false,
         }
     }
 
@@ -60,7 +65,7 @@ impl<B: Backend> BatchNorm<B> {
                 .reshape([c])
                 .div_scalar(count)
         };
-        let training = B::ad_enabled(&rows.device());
+        let training = B::ad_enabled(&rows.device()) && !self.running_statistics_only;
         let (centred, var) = if self.batch_statistics_always || training {
             let mean = channel_mean(rows.clone());
             let centred = rows - per_row(mean.clone());

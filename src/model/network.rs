@@ -206,6 +206,16 @@ impl<B: Backend> Network<B> {
         self
     }
 
+    /// The network as it evaluates, also under autodiff: BN in `standard`
+    /// mode uses its running statistics and leaves them unchanged (`paper`
+    /// mode keeps batch statistics, as the authors evaluate).
+    pub fn evaluating(mut self) -> Self {
+        for layer in &mut self.layers {
+            layer.bn.running_statistics_only = true;
+        }
+        self
+    }
+
     /// Head output [N, head width, H, W] of images x [N, in_channels, H, W].
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         self.classify(self.features(x))
@@ -213,13 +223,35 @@ impl<B: Backend> Network<B> {
 
     /// The state after the last layer, [N, C_last, H, W].
     pub fn features(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let [_, _, height, width] = x.dims();
-        let implicit = self.spec.arch == Arch::Imex;
-        let basis = (implicit && self.spec.operator != Operator::Identity)
-            .then(|| FourierBasis::<B>::new(height, width, &x.device()));
-        self.layers
+        self.state_after(x, self.layers.len() - 1)
+    }
+
+    /// The state Y_j after layer j (0-based), [N, C_j, H, W].
+    pub fn state_after(&self, x: Tensor<B, 4>, j: usize) -> Tensor<B, 4> {
+        let basis = self.fourier_basis(&x);
+        self.layers[..=j]
             .iter()
             .fold(x, |x, layer| self.layer_forward(layer, x, basis.as_ref()))
+    }
+
+    /// The state Y_j after every layer j, [N, C_j, H, W] each.
+    pub fn states(&self, x: Tensor<B, 4>) -> Vec<Tensor<B, 4>> {
+        let basis = self.fourier_basis(&x);
+        self.layers
+            .iter()
+            .scan(x, |x, layer| {
+                *x = self.layer_forward(layer, x.clone(), basis.as_ref());
+                Some(x.clone())
+            })
+            .collect()
+    }
+
+    /// The transforms the implicit solves of images like `x` need, if any.
+    fn fourier_basis(&self, x: &Tensor<B, 4>) -> Option<FourierBasis<B>> {
+        let [_, _, height, width] = x.dims();
+        let implicit = self.spec.arch == Arch::Imex;
+        (implicit && self.spec.operator != Operator::Identity)
+            .then(|| FourierBasis::<B>::new(height, width, &x.device()))
     }
 
     fn layer_forward(

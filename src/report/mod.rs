@@ -9,6 +9,7 @@
 pub mod curves;
 pub mod figure;
 pub mod panels;
+pub mod probe;
 pub mod propagation;
 pub mod stability;
 pub mod table;
@@ -348,6 +349,9 @@ pub fn report(results: &Path, out: &Path, images: &[usize]) -> Result<Written> {
             }
         }
         written.files.extend(curve_figures(study, out)?);
+        if probe::probed(study) {
+            written.files.extend(probe::probe_figures(study, out)?);
+        }
         let missing: Vec<String> = study
             .groups
             .iter()
