@@ -124,6 +124,7 @@ impl Comparison {
             .iter()
             .enumerate()
             .map(|(m, h)| CurvePanel {
+                x_label: "epoch".into(),
                 title: h.label.to_string(),
                 y_label: h.label.to_string(),
                 y_range: None,

@@ -23,6 +23,8 @@ pub struct Curve {
 #[derive(Debug, Clone)]
 pub struct CurvePanel {
     pub title: String,
+    /// The x axis: "epoch" for training curves.
+    pub x_label: String,
     pub y_label: String,
     /// Fixed y limits (the authors plotted the loss on [0, 1.5]); None: fit the data.
     pub y_range: Option<Range<f64>>,
@@ -119,7 +121,7 @@ where
         .build_cartesian_2d(x_range, y_range)?;
     chart
         .configure_mesh()
-        .x_desc("epoch")
+        .x_desc(&panel.x_label)
         .y_desc(&panel.y_label)
         .axis_desc_style((FONT, LABEL_SIZE))
         .label_style((FONT, TICK_SIZE))
@@ -181,6 +183,7 @@ mod tests {
     fn limits_cover_points_and_bands() {
         let panel = CurvePanel {
             title: String::new(),
+            x_label: String::new(),
             y_label: String::new(),
             y_range: None,
             curves: vec![Curve {

@@ -227,6 +227,7 @@ fn curve_panel(
         }
     }
     Ok(CurvePanel {
+        x_label: "epoch".into(),
         title: match study.groups.iter().any(|g| g.runs.len() > 1) {
             true => format!("{label}: training (dashed), validation (solid); band: seed range"),
             false => format!("{label}: training (dashed) and validation (solid)"),

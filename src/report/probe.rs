@@ -99,8 +99,7 @@ fn mean_with_band(series: &[Points]) -> (Points, Option<Band>) {
 #[allow(clippy::too_many_arguments)]
 fn panel(
     study: &Study,
-    title: &str,
-    y_label: &str,
+    (title, x_label, y_label): (&str, &str, &str),
     file: &str,
     variants: &[Variant],
     x_of: &dyn Fn(&Row) -> f64,
@@ -126,6 +125,7 @@ fn panel(
     }
     Ok((!curves.is_empty()).then(|| CurvePanel {
         title: title.to_string(),
+        x_label: x_label.to_string(),
         y_label: y_label.to_string(),
         y_range,
         curves,
@@ -174,10 +174,13 @@ pub fn probe_figures(study: &Study, out: &Path) -> Result<Vec<PathBuf>> {
         let at_size = move |r: &Row| (number(r, "epsilon") - size).abs() < 1e-12 * size;
         growth.push(panel(
             study,
-            &format!(
-                "random perturbations of relative size {size:e}: median over images and draws"
+            (
+                &format!(
+                    "random perturbations of relative size {size:e}: median over images and draws"
+                ),
+                "layer",
+                "log₁₀ amplification",
             ),
-            "log₁₀ amplification",
             "perturbation.csv",
             &[("", false, &at_size)],
             &layer,
@@ -187,8 +190,11 @@ pub fn probe_figures(study: &Study, out: &Path) -> Result<Vec<PathBuf>> {
     }
     growth.push(panel(
         study,
-        "worst direction: σ_max of ∂Y_j/∂x (power iteration), relative gain σ‖x‖/‖Y_j‖",
-        "log₁₀ relative gain",
+        (
+            "worst direction: σ_max of ∂Y_j/∂x (power iteration), relative gain σ‖x‖/‖Y_j‖",
+            "layer",
+            "log₁₀ relative gain",
+        ),
         "jacobian.csv",
         &[("", false, &all)],
         &layer,
@@ -197,21 +203,21 @@ pub fn probe_figures(study: &Study, out: &Path) -> Result<Vec<PathBuf>> {
     )?);
     figure(
         "amplification",
-        &format!(
-            "{}: how a change of the input grows with depth (x: layer)",
-            study.name
-        ),
+        &format!("{}: how a change of the input grows with depth", study.name),
         growth,
     )?;
     let sigma = |r: &Row| number(r, "sigma");
     figure(
         "noise",
-        &format!("{}: additive Gaussian noise (x: σ / data std)", study.name),
+        &format!("{}: additive Gaussian noise", study.name),
         vec![
             panel(
                 study,
-                "paper's IoU under noise",
-                "paper IoU",
+                (
+                    "paper's IoU under noise",
+                    "noise σ (in data standard deviations)",
+                    "paper IoU",
+                ),
                 "noise.csv",
                 &[("", false, &all)],
                 &sigma,
@@ -220,8 +226,11 @@ pub fn probe_figures(study: &Study, out: &Path) -> Result<Vec<PathBuf>> {
             )?,
             panel(
                 study,
-                "loss under noise",
-                "weighted cross-entropy",
+                (
+                    "loss under noise",
+                    "noise σ (in data standard deviations)",
+                    "weighted cross-entropy",
+                ),
                 "noise.csv",
                 &[("", false, &all)],
                 &sigma,
@@ -236,15 +245,15 @@ pub fn probe_figures(study: &Study, out: &Path) -> Result<Vec<PathBuf>> {
     let attacks: [Variant; 2] = [(", FGSM", true, &fgsm), (", PGD", false, &pgd)];
     figure(
         "adversarial",
-        &format!(
-            "{}: L∞ attacks on the normalised input (x: log₁₀ ε)",
-            study.name
-        ),
+        &format!("{}: L∞ attacks on the normalised input", study.name),
         vec![
             panel(
                 study,
-                "paper's IoU under attack: FGSM dashed, PGD solid",
-                "paper IoU",
+                (
+                    "paper's IoU under attack: FGSM dashed, PGD solid",
+                    "log₁₀ ε (normalised input scale)",
+                    "paper IoU",
+                ),
                 "adversarial.csv",
                 &attacks,
                 &epsilon,
@@ -253,8 +262,11 @@ pub fn probe_figures(study: &Study, out: &Path) -> Result<Vec<PathBuf>> {
             )?,
             panel(
                 study,
-                "loss under attack: FGSM dashed, PGD solid",
-                "weighted cross-entropy",
+                (
+                    "loss under attack: FGSM dashed, PGD solid",
+                    "log₁₀ ε (normalised input scale)",
+                    "weighted cross-entropy",
+                ),
                 "adversarial.csv",
                 &attacks,
                 &epsilon,
@@ -272,8 +284,11 @@ pub fn probe_figures(study: &Study, out: &Path) -> Result<Vec<PathBuf>> {
         ),
         vec![panel(
             study,
-            "share of Σ_c |∂z_c(p)/∂x| within a radius of p (periodic distance)",
-            "mass fraction",
+            (
+                "share of Σ_c |∂z_c(p)/∂x| within a radius of p (periodic distance)",
+                "radius (pixels)",
+                "mass fraction",
+            ),
             "receptive_field_curve.csv",
             &[("", false, &centre)],
             &|r| number(r, "radius"),
