@@ -53,7 +53,7 @@ impl Summary {
         Self { mean, std, n }
     }
 
-    fn show(&self, digits: usize, scale: f64, plus_minus: &str) -> String {
+    pub(crate) fn show(&self, digits: usize, scale: f64, plus_minus: &str) -> String {
         let mean = format!("{:.digits$}", self.mean * scale);
         match self.std {
             Some(s) => format!("{mean}{plus_minus}{:.digits$}", s * scale),
@@ -196,7 +196,7 @@ pub fn markdown(rows: &[Row]) -> String {
     out
 }
 
-fn latex_escape(text: &str) -> String {
+pub(crate) fn latex_escape(text: &str) -> String {
     text.replace('\\', "\\textbackslash{}")
         .replace('_', "\\_")
         .replace('%', "\\%")
