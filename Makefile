@@ -4,6 +4,8 @@ DEVICE ?=
 DEVICE_FLAG := $(if $(DEVICE),--device $(DEVICE),)
 # Seeds of the reproduction targets: make reproduce-small SEEDS=0
 SEEDS ?= 0 1 2
+# Points of a sweep run at once here: make h-alpha JOBS=1
+JOBS ?= 2
 PAPER_SEEDS ?= 0
 REPORT = $(BIN) report results --out figures
 
@@ -11,7 +13,7 @@ REPORT = $(BIN) report results --out figures
 # that already finished (with its checkpoints) is not trained again.
 seeds = for s in $(3); do $(BIN) $(1) --set experiment.seed=$$s --set experiment.name=$(2)_seed$$s $(DEVICE_FLAG) || exit $$?; done
 
-.PHONY: help build test quick small paper reproduce-cpu sgd-cpu reproduce-small reproduce report bench data fmt lint fuzz clean-results check gpu-bin gpu-check
+.PHONY: help build test quick small paper reproduce-cpu sgd-cpu reproduce-small reproduce report bench data fmt lint fuzz clean-results check gpu-bin gpu-check h-alpha slurm-up slurm-down
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -94,3 +96,13 @@ clean-results: ## delete the runs you trained (results/*) but keep the committed
 depth: build ## the synthetic depth pair (IMEX and ResNet), CPU, see README "Depth"
 	$(BIN) experiments/depth_synth_imex.toml $(DEVICE_FLAG)
 	$(BIN) experiments/depth_synth_resnet.toml $(DEVICE_FLAG)
+
+h-alpha: build ## the h-alpha sweep (50 runs, about 10 h here; run again to resume), then the report
+	$(BIN) sweep experiments/sweeps/h_alpha_cpu.toml --jobs $(JOBS)
+	$(REPORT)
+
+slurm-up: ## a one-node Slurm cluster on this machine, for tests/slurm.rs (root; apt-get install slurm-wlm munge)
+	scripts/slurm-local.sh start
+
+slurm-down: ## stop it
+	scripts/slurm-local.sh stop
