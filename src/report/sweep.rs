@@ -416,12 +416,8 @@ impl Figure for HeatMap {
         for (j, label) in self.y_levels.iter().enumerate() {
             let y = TOP + j as i32 * CELL.1;
             centred_text(root, label, (LEFT - 30, y + CELL.1 / 2 - 10), TICK_SIZE)?;
-            for i in 0..nx as usize {
-                self.draw_cell(
-                    root,
-                    (LEFT + i as i32 * CELL.0, y),
-                    self.grid[j][i].as_ref(),
-                )?;
+            for (i, cell) in self.grid[j].iter().enumerate() {
+                self.draw_cell(root, (LEFT + i as i32 * CELL.0, y), cell.as_ref())?;
             }
         }
         centred_text(root, &self.y_key, (LEFT / 2, TOP - 30), LABEL_SIZE - 2)?;

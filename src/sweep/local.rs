@@ -21,7 +21,7 @@ use crate::error::Failure;
 use anyhow::Result;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -59,7 +59,7 @@ fn clock(d: Duration) -> String {
 }
 
 /// The last `error:` line of a log, for the failure message.
-fn last_error(log: &PathBuf) -> Option<String> {
+fn last_error(log: &Path) -> Option<String> {
     let file = File::open(log).ok()?;
     BufReader::new(file)
         .lines()
@@ -92,11 +92,12 @@ pub fn run(sweep: &Sweep, jobs: usize) -> Result<()> {
     };
 
     let mut queue: Vec<&Point> = Vec::new();
-    let mut done = 0;
+    let (mut done, mut elsewhere) = (0, 0);
     for point in &sweep.points {
         match state(point) {
             State::Done => done += 1,
             State::Running { pid, .. } => {
+                elsewhere += 1;
                 println!("{}: being run by process {pid}; left to it", tag(point))
             }
             _ => queue.push(point),
@@ -252,7 +253,13 @@ pub fn run(sweep: &Sweep, jobs: usize) -> Result<()> {
             ),
         ));
     }
-    println!("sweep {}: all {total} points done", sweep.name);
+    match elsewhere {
+        0 => println!("sweep {}: all {total} points done", sweep.name),
+        n => println!(
+            "sweep {}: {done}/{total} points done, {n} being run by other processes",
+            sweep.name
+        ),
+    }
     Ok(())
 }
 

@@ -401,7 +401,9 @@ impl Reader<'_> {
                 ));
             }
         }
-        if block.grid.is_empty() && block.zip.is_empty() && !(extra && !block.set.is_empty()) {
+        let varies =
+            !block.grid.is_empty() || !block.zip.is_empty() || (extra && !block.set.is_empty());
+        if !varies {
             self.errors.push(format!(
                 "{}: [{path}] varies nothing: give it a `grid` or a `zip`{}",
                 self.at(table.iter().next().and_then(|(k, _)| key_offset(table, k))),
@@ -1069,7 +1071,7 @@ mod tests {
                 vec!["s.toml:3: key `sweep.base`", "cannot read the base experiment", "nope.toml"],
             ),
             (
-                format!("{HEAD}"),
+                HEAD.to_string(),
                 vec!["[sweep] varies nothing"],
             ),
             (
