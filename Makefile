@@ -13,7 +13,7 @@ REPORT = $(BIN) report results --out figures
 # that already finished (with its checkpoints) is not trained again.
 seeds = for s in $(3); do $(BIN) $(1) --set experiment.seed=$$s --set experiment.name=$(2)_seed$$s $(DEVICE_FLAG) || exit $$?; done
 
-.PHONY: help build test quick small paper reproduce-cpu sgd-cpu reproduce-small reproduce report bench data fmt lint fuzz clean-results check gpu-bin gpu-check h-alpha slurm-up slurm-down
+.PHONY: help build test quick small paper reproduce-cpu sgd-cpu reproduce-small reproduce report bench data fmt lint fuzz clean-results check gpu-bin gpu-check
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -97,6 +97,7 @@ depth: build ## the synthetic depth pair (IMEX and ResNet), CPU, see README "Dep
 	$(BIN) experiments/depth_synth_imex.toml $(DEVICE_FLAG)
 	$(BIN) experiments/depth_synth_resnet.toml $(DEVICE_FLAG)
 
+.PHONY: h-alpha slurm-up slurm-down
 h-alpha: build ## the h-alpha sweep (50 runs, about 10 h here; run again to resume), then the report
 	$(BIN) sweep experiments/sweeps/h_alpha_cpu.toml --jobs $(JOBS)
 	$(REPORT)

@@ -53,7 +53,7 @@ impl Summary {
         Self { mean, std, n }
     }
 
-    pub(crate) fn show(&self, digits: usize, scale: f64, plus_minus: &str) -> String {
+    pub fn show(&self, digits: usize, scale: f64, plus_minus: &str) -> String {
         let mean = format!("{:.digits$}", self.mean * scale);
         match self.std {
             Some(s) => format!("{mean}{plus_minus}{:.digits$}", s * scale),
