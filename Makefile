@@ -4,6 +4,8 @@ DEVICE ?=
 DEVICE_FLAG := $(if $(DEVICE),--device $(DEVICE),)
 # Seeds of the reproduction targets: make reproduce-small SEEDS=0
 SEEDS ?= 0 1 2
+# Points of a sweep run at once here: make h-alpha JOBS=1
+JOBS ?= 2
 PAPER_SEEDS ?= 0
 REPORT = $(BIN) report results --out figures
 
@@ -101,3 +103,14 @@ clean-results: ## delete the runs you trained (results/*) but keep the committed
 depth: build ## the synthetic depth pair (IMEX and ResNet), CPU, see README "Depth"
 	$(BIN) experiments/depth_synth_imex.toml $(DEVICE_FLAG)
 	$(BIN) experiments/depth_synth_resnet.toml $(DEVICE_FLAG)
+
+.PHONY: h-alpha slurm-up slurm-down
+h-alpha: build ## the h-alpha sweep (50 runs, about 10 h here; run again to resume), then the report
+	$(BIN) sweep experiments/sweeps/h_alpha_cpu.toml --jobs $(JOBS)
+	$(REPORT)
+
+slurm-up: ## a one-node Slurm cluster on this machine, for tests/slurm.rs (root; apt-get install slurm-wlm munge)
+	scripts/slurm-local.sh start
+
+slurm-down: ## stop it
+	scripts/slurm-local.sh stop

@@ -664,7 +664,7 @@ impl Locator<'_> {
 }
 
 /// 1-based line of a byte offset.
-fn line_of(text: &str, offset: usize) -> usize {
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
     text.as_bytes()[..end]
         .iter()
@@ -743,7 +743,10 @@ fn one_of(mut items: Vec<String>) -> String {
 /// The candidate closest to `word`, if close enough to be the intended one.
 /// Jaro-Winkler favours shared prefixes, which is how keys get misspelt
 /// (`learning_rat`, `batchsize`); 0.8 rejects unrelated names.
-fn nearest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn nearest<'a>(
+    word: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Option<&'a str> {
     let word = word.to_lowercase();
     candidates
         .map(|c| (strsim::jaro_winkler(&word, c), c))

@@ -5,7 +5,7 @@
 //! implicit solve, network) → `train` (loop, optimiser) → `metrics` → `run`
 //! (the run folder). `device` picks the backend; `experiment` ties them up.
 //! `results` reads run folders back for `compare`, `predict` and `report`
-//! (tables and figures).
+//! (tables and figures). `sweep` runs many experiments from one file.
 
 pub mod bench;
 pub mod check;
@@ -26,4 +26,5 @@ pub mod probe;
 pub mod report;
 pub mod results;
 pub mod run;
+pub mod sweep;
 pub mod train;

@@ -53,6 +53,13 @@ fn holder_alive(line: &str) -> Option<u32> {
     (!matches!(state, 'Z' | 'X') && !reused).then_some(pid)
 }
 
+/// The live process holding `dir`'s lock, if any (a stale lock counts as
+/// none): what `imex-run sweep --status` calls running.
+pub fn holder(dir: &Path) -> Option<u32> {
+    let line = std::fs::read_to_string(dir.join(".lock")).ok()?;
+    holder_alive(&line)
+}
+
 impl RunLock {
     /// Locks `dir` (created if needed) for this process.
     pub fn acquire(dir: &Path) -> Result<Self> {

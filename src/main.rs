@@ -77,6 +77,8 @@ enum Command {
         #[arg(long, default_value = "figures/compare")]
         plot: PathBuf,
     },
+    /// Run a sweep: a grid of experiments from one file, here, point by point or on Slurm
+    Sweep(SweepArgs),
     /// Every table and figure of the study, from the run folders under RESULTS
     Report {
         #[arg(default_value = "results")]
@@ -86,6 +88,10 @@ enum Command {
         /// Validation images shown in the prediction figures
         #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_IMAGES)]
         images: Vec<usize>,
+        /// The metrics.csv column a sweep's heat map, lines and table show
+        /// [default: val_paper_iou; val_rmse for depth]
+        #[arg(long, value_name = "COLUMN")]
+        sweep_metric: Option<String>,
     },
     /// A trained checkpoint on one split: metrics, class maps and
     /// probabilities (PNG panels and .npy arrays)
@@ -141,6 +147,31 @@ struct ProbeArgs {
     /// Output folder [default: RUN/probe-CHECKPOINT-SPLIT]
     #[arg(long)]
     out: Option<PathBuf>,
+}
+
+/// `imex-run sweep FILE`: the points of a sweep file (README, "Sweeps").
+#[derive(clap::Args, Debug)]
+struct SweepArgs {
+    /// Sweep file, e.g. experiments/sweeps/h_alpha_cpu.toml
+    file: PathBuf,
+    /// List the points and their run folders; run nothing
+    #[arg(long, conflicts_with_all = ["index", "slurm", "submit", "status", "jobs"])]
+    dry_run: bool,
+    /// Points run at once here, each in its own process with the cores shared out
+    #[arg(long, value_parser = at_least_one, default_value_t = imex_run::sweep::local::DEFAULT_JOBS)]
+    jobs: usize,
+    /// Run point I alone in this process (what a Slurm array task runs)
+    #[arg(long, value_name = "I", conflicts_with_all = ["slurm", "submit", "status", "jobs"])]
+    index: Option<usize>,
+    /// Write the Slurm batch script (a job array) into the sweep folder
+    #[arg(long, conflicts_with = "status")]
+    slurm: bool,
+    /// Write the batch script and submit the unfinished points with sbatch
+    #[arg(long, conflicts_with = "status")]
+    submit: bool,
+    /// Where each point stands: done, running, interrupted, failed, pending (and Slurm's view)
+    #[arg(long)]
+    status: bool,
 }
 
 /// A count that must be at least 1 (clap names the flag when it is not).
@@ -246,6 +277,24 @@ impl From<DeviceArg> for Device {
             DeviceArg::Auto => Device::Auto,
         }
     }
+}
+
+fn sweep(args: SweepArgs) -> anyhow::Result<()> {
+    use imex_run::sweep::Mode;
+    let mode = if args.dry_run {
+        Mode::DryRun
+    } else if let Some(index) = args.index {
+        Mode::Index(index)
+    } else if args.slurm || args.submit {
+        Mode::Slurm {
+            submit: args.submit,
+        }
+    } else if args.status {
+        Mode::Status
+    } else {
+        Mode::Local { jobs: args.jobs }
+    };
+    imex_run::sweep::command(&args.file, mode)
 }
 
 fn bench(args: BenchArgs) -> anyhow::Result<()> {
@@ -442,12 +491,14 @@ fn main() -> ExitCode {
         .map(|()| println!("wrote {}", out.display())),
         Some(Command::Bench(args)) => bench(args),
         Some(Command::Check(args)) => check(args),
+        Some(Command::Sweep(args)) => sweep(args),
         Some(Command::Compare { runs, plot }) => compare(&runs, &plot),
         Some(Command::Report {
             results,
             out,
             images,
-        }) => report(&results, &out, &images).map(|written| {
+            sweep_metric,
+        }) => report(&results, &out, &images, sweep_metric.as_deref()).map(|written| {
             for file in &written.files {
                 println!("wrote {}", file.display());
             }

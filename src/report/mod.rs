@@ -12,6 +12,7 @@ pub mod panels;
 pub mod probe;
 pub mod propagation;
 pub mod stability;
+pub mod sweep;
 pub mod table;
 
 use crate::config::{Arch, Config, Device, Task};
@@ -327,10 +328,19 @@ fn prediction_figures(study: &Study, out: &Path, images: &[usize]) -> Result<Vec
     Ok(files)
 }
 
-/// Regenerates every table and figure from the runs under `results` into `out`.
-pub fn report(results: &Path, out: &Path, images: &[usize]) -> Result<Written> {
-    let runs = discover(results)?;
-    if runs.is_empty() {
+/// Regenerates every table and figure from the runs under `results` into
+/// `out`. The runs of a sweep (a folder with `sweep.json`) get the sweep's
+/// figures ([`sweep::draw`], of `sweep_metric` or its default) instead of
+/// joining the studies.
+pub fn report(
+    results: &Path,
+    out: &Path,
+    images: &[usize],
+    sweep_metric: Option<&str>,
+) -> Result<Written> {
+    let mut runs = discover(results)?;
+    let sweeps = sweep::take_sweeps(results, &mut runs)?;
+    if runs.is_empty() && sweeps.is_empty() {
         return Err(Failure::Data(format!(
             "no run folders (metrics.csv with config.toml) under {}",
             results.display()
@@ -341,6 +351,11 @@ pub fn report(results: &Path, out: &Path, images: &[usize]) -> Result<Written> {
         .map_err(|e| Failure::Output(format!("cannot create {}: {e}", out.display())))?;
     let studies = studies(runs);
     let mut written = Written::default();
+    for s in &sweeps {
+        let (files, skipped) = sweep::draw(s, out, sweep_metric)?;
+        written.files.extend(files);
+        written.skipped.extend(skipped);
+    }
     let (mut rows, mut depth_rows) = (Vec::new(), Vec::new());
     for study in &studies {
         for group in &study.groups {

@@ -196,7 +196,7 @@ pub fn markdown(rows: &[Row]) -> String {
     out
 }
 
-fn latex_escape(text: &str) -> String {
+pub(crate) fn latex_escape(text: &str) -> String {
     text.replace('\\', "\\textbackslash{}")
         .replace('_', "\\_")
         .replace('%', "\\%")
