@@ -36,7 +36,7 @@ fn check_passes_on_the_cpu_and_writes_json() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("check: all 24 comparisons pass"),
+        stdout.contains("check: all 26 comparisons pass"),
         "{stdout}"
     );
     assert!(!stdout.contains("FAIL"));
@@ -44,7 +44,7 @@ fn check_passes_on_the_cpu_and_writes_json() {
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("check.json")).unwrap())
             .unwrap();
     let rows = json["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 24);
+    assert_eq!(rows.len(), 26); // each peer fixture adds its layer-states row
     assert!(rows.iter().all(|r| r["verdict"] == "pass"));
 }
 
