@@ -563,15 +563,21 @@ impl Config {
     }
 }
 
-/// The four stages of the module doc; `Err` is the finished message.
-fn parse_config(text: &str, origin: &str, overrides: &[String]) -> Result<Config, String> {
-    let original = ImDocument::parse(text).map_err(|e| {
+/// `text` as a TOML document, or the message naming `origin`, the line and
+/// what is malformed.
+pub(crate) fn parse_toml<'a>(text: &'a str, origin: &str) -> Result<ImDocument<&'a str>, String> {
+    ImDocument::parse(text).map_err(|e| {
         let line = e
             .span()
             .map_or(String::new(), |s| format!(":{}", line_of(text, s.start)));
         let message = e.message().trim_end().replace('\n', "; ");
         format!("{origin}{line}: malformed TOML: {message}")
-    })?;
+    })
+}
+
+/// The four stages of the module doc; `Err` is the finished message.
+fn parse_config(text: &str, origin: &str, overrides: &[String]) -> Result<Config, String> {
+    let original = parse_toml(text, origin)?;
     let mut doc = original.clone().into_mut();
     let mut loc = Locator {
         origin,

@@ -4,7 +4,8 @@
 
 mod common;
 use common::{
-    imex_run, metrics_without_timings, read_csv, stderr, tiny_depth_experiment, tiny_experiment,
+    at_best_epoch, imex_run, metrics_without_timings, stderr, tiny_depth_experiment,
+    tiny_experiment,
 };
 use std::path::Path;
 
@@ -30,20 +31,6 @@ fn tiny_study(dir: &Path) {
         let out = imex_run(&args, dir);
         assert!(out.status.success(), "{arch}: {}", stderr(&out));
     }
-}
-
-/// The value of `column` at the row of lowest validation loss.
-fn at_best_epoch(run: &Path, column: &str) -> f64 {
-    let (header, rows) = read_csv(&run.join("metrics.csv"));
-    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
-    let best = (0..rows.len()).fold(0, |b, i| {
-        if rows[i][col("val_loss")] < rows[b][col("val_loss")] {
-            i
-        } else {
-            b
-        }
-    });
-    rows[best][col(column)]
 }
 
 #[test]

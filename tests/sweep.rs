@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::{imex_run, read_csv, stderr, tiny_experiment};
+use common::{at_best_epoch, imex_run, read_csv, stderr, tiny_experiment};
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -150,21 +150,6 @@ fn slurm_script_matches_the_golden_file() {
     .unwrap();
     assert_eq!(manifest["points"].as_array().unwrap().len(), 9);
     assert_eq!(manifest["points"][8]["name"], "golden_arch-resnet_h2");
-}
-
-/// The value of `column` at the row of lowest validation loss (the tiny
-/// experiment's checkpoint rule).
-fn at_best_epoch(run: &Path, column: &str) -> f64 {
-    let (header, rows) = read_csv(&run.join("metrics.csv"));
-    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
-    let best = (0..rows.len()).fold(0, |b, i| {
-        if rows[i][col("val_loss")] < rows[b][col("val_loss")] {
-            i
-        } else {
-            b
-        }
-    });
-    rows[best][col(column)]
 }
 
 #[test]

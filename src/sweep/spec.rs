@@ -40,11 +40,11 @@
 //! values to a list leaves the existing runs (and their folders) where they
 //! are. Two points that would share a name are refused.
 
-use crate::config::{line_of, nearest, Config};
+use crate::config::{line_of, nearest, parse_toml, Config};
 use crate::error::Failure;
 use anyhow::Result;
 use std::path::{Path, PathBuf};
-use toml_edit::{ImDocument, Item, TableLike};
+use toml_edit::{Item, TableLike};
 
 /// A sweep, expanded and validated.
 #[derive(Debug, Clone)]
@@ -430,13 +430,7 @@ fn plain(value: &toml_edit::Value) -> toml::Value {
 }
 
 fn parse_file(text: &str, origin: &str) -> Result<Parsed, String> {
-    let doc = ImDocument::parse(text).map_err(|e| {
-        let line = e
-            .span()
-            .map_or(String::new(), |s| format!(":{}", line_of(text, s.start)));
-        let message = e.message().trim_end().replace('\n', "; ");
-        format!("{origin}{line}: malformed TOML: {message}")
-    })?;
+    let doc = parse_toml(text, origin)?;
     let mut r = Reader {
         origin,
         text,

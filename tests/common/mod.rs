@@ -125,3 +125,18 @@ pub fn skipped(test: &str, reason: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {reason}");
 }
+
+/// The value of `column` at the row of lowest validation loss (the tiny
+/// experiment's checkpoint rule).
+pub fn at_best_epoch(run: &Path, column: &str) -> f64 {
+    let (header, rows) = read_csv(&run.join("metrics.csv"));
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let best = (0..rows.len()).fold(0, |b, i| {
+        if rows[i][col("val_loss")] < rows[b][col("val_loss")] {
+            i
+        } else {
+            b
+        }
+    });
+    rows[best][col(column)]
+}
