@@ -147,21 +147,23 @@ fn halving_sizes(
     for chunk in subject.batches(images) {
         let (x, labels, label_bytes) = subject.split().batch::<AD>(&chunk, &device);
         let direction = gradient_of(x.clone(), &labels).sign();
-        let iou_of = |i: usize, attacked: Tensor<AD, 4>| {
-            let classes = predictions(subject.net.forward(attacked));
+        let iou_of = |i: usize, classes: &[u8]| {
             paper_iou(
                 &classes[i * pixels..(i + 1) * pixels],
                 &label_bytes[i * pixels..(i + 1) * pixels],
             )
         };
+        let clean_classes = predictions(subject.net.forward(x.clone()));
         let [n, c, h, w] = x.dims();
         for (i, &image) in chunk.iter().enumerate() {
             let mut mask = vec![0f32; n * c * h * w];
             mask[i * c * h * w..(i + 1) * c * h * w].fill(1.0);
             let alone = direction.clone() * tensor::<AD, 4>(mask, [n, c, h, w], &device);
             let attacked = |epsilon: f64| x.clone() + alone.clone().mul_scalar(epsilon);
-            let clean = iou_of(i, x.clone());
-            let halved = |epsilon: f64| iou_of(i, attacked(epsilon)) < clean / 2.0;
+            let clean = iou_of(i, &clean_classes);
+            let halved = |epsilon: f64| {
+                iou_of(i, &predictions(subject.net.forward(attacked(epsilon)))) < clean / 2.0
+            };
             let epsilon = halved(largest).then(|| {
                 let smallest = largest * 2f64.powi(-BRACKET_OCTAVES);
                 if halved(smallest) {

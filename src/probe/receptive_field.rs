@@ -44,11 +44,14 @@ pub fn sensitivity(
     let [n, _, h, w] = x.dims();
     let x = x.detach();
     let mut map = vec![0.0; h * w];
-    let classes = f(x.clone()).dims()[1];
-    for c in 0..classes {
+    // One forward and backward per class; the first forward tells how many.
+    let (mut c, mut classes) = (0, 1);
+    while c < classes {
         let input = x.clone().require_grad();
-        let output = f(input.clone()).slice([0..n, c..c + 1, row..row + 1, column..column + 1]);
-        let grads = output.sum().backward();
+        let output = f(input.clone());
+        classes = output.dims()[1];
+        let at_p = output.slice([0..n, c..c + 1, row..row + 1, column..column + 1]);
+        let grads = at_p.sum().backward();
         let gradient: Vec<f32> = input
             .grad(&grads)
             .expect("x is differentiated")
@@ -59,6 +62,7 @@ pub fn sensitivity(
         for (k, g) in gradient.iter().enumerate() {
             map[k % (h * w)] += *g as f64;
         }
+        c += 1;
     }
     map
 }
