@@ -52,6 +52,11 @@ impl fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
+/// A [`Failure::Data`], as the data readers return it.
+pub fn data_error(msg: String) -> anyhow::Error {
+    Failure::Data(msg).into()
+}
+
 /// Exit code for any error chain: the first [`Failure`] in it decides, else 1.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
     err.chain()

@@ -4,6 +4,7 @@
 
 pub mod frame;
 pub mod mat5;
+mod png;
 pub mod qtips;
 pub mod rgbd;
 pub mod segmentation;
