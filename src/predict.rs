@@ -257,8 +257,7 @@ impl Prediction {
     }
 
     /// Writes metrics.json and images/labels/predictions/probabilities.npy
-    /// into `out` (the report draws the figures:
-    /// [`crate::report::panels::draw_prediction`]).
+    /// into `out` (the report draws the figures).
     pub fn write(&self, out: &Path) -> Result<Vec<PathBuf>> {
         std::fs::create_dir_all(out)
             .map_err(|e| Failure::Output(format!("cannot create {}: {e}", out.display())))?;
@@ -365,7 +364,7 @@ pub fn predict_depth(
 
 impl DepthPrediction {
     /// Writes metrics.json and rgb/depth/predicted_depth.npy into `out` (the
-    /// report draws the figure: [`crate::report::panels::draw_depth_prediction`]).
+    /// report draws the figure).
     pub fn write(&self, out: &Path) -> Result<Vec<PathBuf>> {
         std::fs::create_dir_all(out)
             .map_err(|e| Failure::Output(format!("cannot create {}: {e}", out.display())))?;

@@ -2,7 +2,7 @@
 //! checkpoint, mean ± standard deviation over seeds, next to the paper's
 //! values, as Markdown, LaTeX (booktabs) and CSV.
 
-use super::Group;
+use super::study::Group;
 use crate::config::{Arch, CheckpointRule};
 use crate::model::network::ParamCounts;
 use anyhow::Result;
