@@ -129,13 +129,8 @@ pub fn load<B: Backend>(
     device: &B::Device,
 ) -> Result<Loaded<B>> {
     let path = run.checkpoint(checkpoint.name()).ok_or_else(|| {
-        let command = run.provenance["command_line"]
-            .as_array()
-            .map(|words| {
-                let words: Vec<&str> = words.iter().filter_map(|w| w.as_str()).collect();
-                words.join(" ")
-            })
-            .unwrap_or_else(|| "imex-run CONFIG".into());
+        let command = (run.provenance.as_ref())
+            .map_or_else(|| "imex-run CONFIG".into(), |p| p.command_line.join(" "));
         Failure::Data(format!(
             "{} has no {} checkpoint (only reference runs commit theirs); train it with: {command}",
             run.dir.display(),

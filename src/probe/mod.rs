@@ -81,7 +81,7 @@ pub fn probe(
         "seconds": seconds,
         "total_seconds": started.elapsed().as_secs_f64(),
         "imex_run_version": env!("CARGO_PKG_VERSION"),
-        "git_commit": crate::run::git(&["rev-parse", "HEAD"]),
+        "git_commit": crate::provenance::git(&["rev-parse", "HEAD"]),
         "command_line": std::env::args().collect::<Vec<_>>(),
     });
     files.push((

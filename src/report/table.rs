@@ -125,7 +125,7 @@ impl Row {
             mean_iou: Summary::of(&values[1]),
             loss: Summary::of(&values[2]),
             accuracy: Summary::of(&values[3]),
-            val_images: first.provenance["data"]["val_images"].as_u64(),
+            val_images: (first.provenance.as_ref()).map(|p| p.data.val_images as u64),
         })
     }
 

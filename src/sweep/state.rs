@@ -2,7 +2,7 @@
 
 use super::spec::Point;
 use crate::lock;
-use serde_json::Value;
+use crate::provenance::{Provenance, Status};
 
 /// Where a point stands, read from its run folder.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,21 +35,20 @@ impl State {
 /// The state of `point`'s run folder.
 pub fn state(point: &Point) -> State {
     let dir = point.dir();
-    let provenance: Value = std::fs::read_to_string(dir.join("run.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or(Value::Null);
-    let epochs = provenance["epochs_completed"].as_u64().unwrap_or(0);
+    let provenance = Provenance::read(&dir);
+    let epochs = provenance.as_ref().map_or(0, |p| p.epochs_completed as u64);
     if let Some(pid) = lock::holder(&dir) {
         return State::Running { pid, epochs };
     }
-    match provenance["status"].as_str() {
-        None => State::Pending,
-        Some("finished") if epochs >= point.config.training.epochs as u64 => State::Done,
-        Some("failed") => State::Failed {
-            error: provenance["error"].as_str().unwrap_or("").to_string(),
+    let Some(provenance) = provenance else {
+        return State::Pending;
+    };
+    match provenance.status {
+        Status::Finished if epochs >= point.config.training.epochs as u64 => State::Done,
+        Status::Failed => State::Failed {
+            error: provenance.error.unwrap_or_default(),
         },
-        // "interrupted", or "running" left behind by a killed process.
-        Some(_) => State::Interrupted { epochs },
+        // Interrupted, or running left behind by a killed process.
+        _ => State::Interrupted { epochs },
     }
 }

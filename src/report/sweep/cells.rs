@@ -1,6 +1,7 @@
 //! A sweep's runs found and pooled: the points of one block that differ only
 //! in their seed make one cell, the metric at each run's kept checkpoint.
 
+use crate::provenance::Status;
 use crate::report::table::Summary;
 use crate::results::RunRecord;
 use crate::sweep::{Manifest, ManifestPoint, MANIFEST};
@@ -80,7 +81,9 @@ pub fn show_value(value: &Value) -> String {
 }
 
 pub(super) fn finished(run: &RunRecord) -> bool {
-    run.provenance["status"] == "finished"
+    run.provenance
+        .as_ref()
+        .is_some_and(|p| p.status == Status::Finished)
 }
 
 /// The value of `column` at the run's kept checkpoint.

@@ -44,7 +44,7 @@ fn point_rows(sweep: &SweepRuns, metric: &str) -> Result<(Vec<String>, Vec<Vec<S
         );
         match run {
             Some(run) => {
-                let status = run.provenance["status"].as_str().unwrap_or("?");
+                let status = run.provenance.as_ref().map_or("?", |p| p.status.name());
                 let kept = run.metrics.checkpoint_row(run.config.training.checkpoint)?;
                 row.push(status.to_string());
                 row.push(run.metrics.epochs()[kept].to_string());
