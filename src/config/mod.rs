@@ -33,3 +33,4 @@ pub use schema::{
     ExperimentSection, Form, Loss, LrSchedule, ModelSection, Operator, OptimizerKind, Task,
     TrainingSection,
 };
+pub(crate) use validate::is_folder_name;

@@ -147,6 +147,17 @@ impl Config {
     }
 }
 
+/// Whether `name` can name a folder in another: `[A-Za-z0-9_.-]+`, and not
+/// "." or "..", which would be that folder itself or its parent.
+pub(crate) fn is_folder_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        && name != "."
+        && name != ".."
+}
+
 /// The TOML spelling of an enum value.
 fn serde_name<T: Serialize>(value: &T) -> String {
     match toml::Value::try_from(value) {
@@ -158,15 +169,8 @@ fn serde_name<T: Serialize>(value: &T) -> String {
 impl ExperimentSection {
     fn validate(&self, c: &mut Checks) {
         let name = &self.name;
-        // "." and ".." would make the run folder output_dir itself or its parent.
-        let ok = !name.is_empty()
-            && name
-                .chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || "_.-".contains(ch))
-            && name != "."
-            && name != "..";
         c.check(
-            ok,
+            is_folder_name(name),
             "experiment.name",
             "a run name of [A-Za-z0-9_.-]+ (it names the run folder)",
             name,

@@ -1,7 +1,7 @@
 //! The sweep file's tables and keys, read with every error located by its
 //! line, before anything is expanded.
 
-use crate::config::{line_of, nearest, parse_toml};
+use crate::config::{is_folder_name, line_of, nearest, parse_toml};
 use std::path::PathBuf;
 use toml_edit::{Item, TableLike};
 
@@ -383,13 +383,7 @@ pub(super) fn parse_file(text: &str, origin: &str) -> Result<Parsed, String> {
         }
     }
     if let Some(name) = &name {
-        let ok = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-            && name != "."
-            && name != "..";
-        if !ok {
+        if !is_folder_name(name) {
             r.error(
                 key_offset(sweep, "name"),
                 "sweep.name",
