@@ -10,8 +10,10 @@
 //! and per image the smallest ε at which FGSM (the image attacked alone in
 //! its evaluation batch) halves its paper IoU, by bisection.
 
-use super::METRIC_COLUMNS;
-use super::{csv_bytes, metric_values, stream, tensor, Settings, Study, Subject, AD};
+use super::rows::{csv_bytes, metric_values, METRIC_COLUMNS};
+use super::sampling::{stream, tensor};
+use super::settings::{Settings, Study};
+use super::subject::{Subject, AD};
 use crate::metrics::paper_iou;
 use crate::model::Network;
 use crate::train::{evaluate_images, predictions, weighted_nll};

@@ -3,8 +3,10 @@
 //! data's standard deviation. σ = 0 is the clean evaluation (the run's own
 //! validation metrics at the checkpoint's epoch).
 
-use super::METRIC_COLUMNS;
-use super::{csv_bytes, gaussian, metric_values, stream, tensor, Settings, Study, Subject};
+use super::rows::{csv_bytes, metric_values, METRIC_COLUMNS};
+use super::sampling::{gaussian, stream, tensor};
+use super::settings::{Settings, Study};
+use super::subject::Subject;
 use crate::train::evaluate_images;
 use anyhow::Result;
 use burn::backend::Flex;

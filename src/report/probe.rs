@@ -4,7 +4,7 @@
 
 use super::curves::{Curve, CurveGrid, CurvePanel};
 use super::figure::save;
-use super::{colour, group_label, Group, Study};
+use super::study::{colour, group_label, Group, Study};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
