@@ -113,6 +113,14 @@ pub fn write_safetensors(
     tensors: &NamedTensors,
     metadata: HashMap<String, String>,
 ) -> Result<()> {
+    write_atomically(path, &safetensors_bytes(tensors, metadata)?)
+}
+
+/// The bytes of a float32 safetensors file of `tensors` and `metadata`.
+pub fn safetensors_bytes(
+    tensors: &NamedTensors,
+    metadata: HashMap<String, String>,
+) -> Result<Vec<u8>> {
     let bytes: BTreeMap<&str, Vec<u8>> = tensors
         .iter()
         .map(|(name, t)| {
@@ -127,8 +135,7 @@ pub fn write_safetensors(
             .expect("consistent shape");
         (name.as_str(), view)
     });
-    let buffer = safetensors::serialize(views, &Some(metadata))?;
-    write_atomically(path, &buffer)
+    Ok(safetensors::serialize(views, &Some(metadata))?)
 }
 
 impl<B: Backend> Network<B> {

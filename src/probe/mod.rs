@@ -13,23 +13,28 @@
 //! run's BN semantics and evaluation batches: the paper's batch-statistics BN
 //! sees batches of `training.eval_batch_size`), and every random draw comes
 //! from a ChaCha stream of (seed, study, level, batch), so a probe is
-//! reproducible. Segmentation runs only.
+//! reproducible. Depth runs get every study but the adversarial one (an
+//! attack on a class map's loss), with the depth metrics.
+//!
+//! Input gradients only: the probed network's weights do not require
+//! gradients, so a backward pass skips the kernels' gradients.
 
 pub mod adversarial;
 pub mod noise;
 pub mod perturbation;
 pub mod receptive_field;
 
-use crate::config::Task;
+use crate::config::{Config, Task};
 use crate::data::{Prepared, Split};
 use crate::error::Failure;
 use crate::files::write_atomically;
-use crate::metrics::SegmentationMetrics;
+use crate::metrics::{EpochMetrics, SegmentationMetrics};
 use crate::model::Network;
 use crate::predict::{load, Checkpoint, Loaded, SplitName};
 use crate::results::RunRecord;
 use anyhow::Result;
 use burn::backend::{Autodiff, Flex};
+use burn::module::{AutodiffModule, Module};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use rand::{Rng, SeedableRng};
@@ -58,11 +63,27 @@ impl Study {
         Study::Adversarial,
         Study::ReceptiveField,
     ];
+
+    /// Whether the study measures a network of `task`: the attacks maximise
+    /// a class map's loss and score paper IoU, so they are segmentation's.
+    pub fn supports(self, task: Task) -> bool {
+        self != Study::Adversarial || task == Task::Segmentation
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Study::Perturbation => "perturbation",
+            Study::Noise => "noise",
+            Study::Adversarial => "adversarial",
+            Study::ReceptiveField => "receptive-field",
+        }
+    }
 }
 
 /// What to probe and how hard.
 #[derive(Debug, Clone, Serialize)]
 pub struct Settings {
+    /// Empty: every study the run's task supports.
     pub studies: Vec<Study>,
     #[serde(serialize_with = "checkpoint_name")]
     pub checkpoint: Checkpoint,
@@ -85,6 +106,9 @@ pub struct Settings {
     pub attack_sizes: Vec<f64>,
     /// PGD steps (each of size ε/4, from a uniform random start in the ball).
     pub pgd_steps: usize,
+    /// The probed image whose PGD attack is kept whole (image, attacked
+    /// image, class maps) for the report's figure.
+    pub example_image: usize,
     pub seed: u64,
 }
 
@@ -99,7 +123,7 @@ fn split_name<S: serde::Serializer>(split: &SplitName, s: S) -> Result<S::Ok, S:
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            studies: Study::ALL.to_vec(),
+            studies: Vec::new(),
             checkpoint: Checkpoint::Best,
             split: SplitName::Val,
             images: 16,
@@ -109,6 +133,7 @@ impl Default for Settings {
             noise_levels: vec![0.0, 0.05, 0.1, 0.2, 0.5, 1.0],
             attack_sizes: vec![0.01, 0.02, 0.05, 0.1, 0.2, 0.5],
             pgd_steps: 10,
+            example_image: 3,
             seed: 0,
         }
     }
@@ -147,17 +172,40 @@ impl Settings {
                 return Err(Failure::Config(format!("{flag} must be at least 1")).into());
             }
         }
-        if self.studies.is_empty() {
-            return Err(Failure::Config("no study chosen".into()).into());
-        }
         Ok(())
+    }
+
+    /// The studies to run on a network of `task`: the chosen ones, or every
+    /// one the task supports; a chosen study the task does not support is
+    /// refused.
+    pub fn studies_for(&self, task: Task, run: &Path) -> Result<Vec<Study>> {
+        if self.studies.is_empty() {
+            return Ok(Study::ALL
+                .into_iter()
+                .filter(|s| s.supports(task))
+                .collect());
+        }
+        if let Some(study) = self.studies.iter().find(|s| !s.supports(task)) {
+            return Err(Failure::Config(format!(
+                "{} is a depth run: the {} study attacks segmentation networks only \
+                 (--study perturbation,noise,receptive-field)",
+                run.display(),
+                study.name()
+            ))
+            .into());
+        }
+        Ok(self.studies.clone())
     }
 }
 
 /// A trained network and the split it is probed on.
 pub struct Subject {
-    /// As it evaluates (see [`Network::evaluating`]), on the autodiff backend.
+    /// As it evaluates (see [`Network::evaluating`]), on the autodiff backend,
+    /// its weights not requiring gradients.
     pub net: Network<AD>,
+    /// The same network without autodiff, for forward passes alone.
+    pub inference: Network<Flex>,
+    pub config: Config,
     pub data: Prepared,
     pub split: SplitName,
     pub epoch: usize,
@@ -166,19 +214,15 @@ pub struct Subject {
 }
 
 impl Subject {
-    /// `run`'s `checkpoint` on `split`; a depth run or a run without
-    /// checkpoints is refused with what to do instead.
+    /// `run`'s `checkpoint` on `split`; a run without checkpoints is refused
+    /// with what to do instead.
     pub fn load(run: &RunRecord, checkpoint: Checkpoint, split: SplitName) -> Result<Self> {
-        if run.config.model.task != Task::Segmentation {
-            return Err(Failure::Config(format!(
-                "{} is a depth run: the probes measure segmentation networks only",
-                run.dir.display()
-            ))
-            .into());
-        }
         let Loaded { net, epoch, data } = load::<AD>(run, checkpoint, &Default::default())?;
+        let net = net.evaluating().no_grad();
         Ok(Self {
-            net: net.evaluating(),
+            inference: net.valid(),
+            net,
+            config: run.config.clone(),
             data,
             split,
             epoch,
@@ -191,6 +235,22 @@ impl Subject {
             SplitName::Train => &self.data.train,
             SplitName::Val => &self.data.val,
         }
+    }
+
+    pub fn task(&self) -> Task {
+        self.config.model.task
+    }
+
+    /// The normalised images `indices` of the split, [n, channels, H, W].
+    pub fn images<B: Backend>(&self, indices: &[usize], device: &B::Device) -> Tensor<B, 4> {
+        let split = self.split();
+        let values: Vec<f32> = indices
+            .iter()
+            .flat_map(|&i| split.image(i))
+            .copied()
+            .collect();
+        let shape = [indices.len(), split.channels, split.height, split.width];
+        tensor(values, shape, device)
     }
 
     /// The first `images` images of the split (all if fewer), in evaluation
@@ -261,6 +321,20 @@ pub fn metric_values(m: &SegmentationMetrics) -> [f64; 4] {
 
 pub const METRIC_COLUMNS: [&str; 4] = ["loss", "pixel_accuracy", "mean_iou", "paper_iou"];
 
+/// The metrics of a CSV row, for either task: segmentation's four
+/// ([`METRIC_COLUMNS`]), or the depth metrics of `metrics.csv` (loss, rmse,
+/// abs_rel, log10, delta1–3).
+pub fn task_metrics(m: &EpochMetrics) -> Vec<(String, f64)> {
+    match m {
+        EpochMetrics::Segmentation(m) => METRIC_COLUMNS
+            .iter()
+            .map(|c| c.to_string())
+            .zip(metric_values(m))
+            .collect(),
+        EpochMetrics::Depth(_) => m.named_values(),
+    }
+}
+
 /// A CSV file in memory: header, then rows.
 pub fn csv_bytes(header: &[&str], rows: &[Vec<String>]) -> Result<Vec<u8>> {
     let mut writer = csv::Writer::from_writer(Vec::new());
@@ -281,12 +355,24 @@ pub fn probe(
     mut progress: impl FnMut(&str),
 ) -> Result<Vec<PathBuf>> {
     settings.validate()?;
+    let settings = &Settings {
+        studies: settings.studies_for(run.config.model.task, &run.dir)?,
+        ..settings.clone()
+    };
     let subject = Subject::load(run, settings.checkpoint, settings.split)?;
+    let probed = settings.images.min(subject.split().len());
+    if settings.studies.contains(&Study::Adversarial) && settings.example_image >= probed {
+        return Err(Failure::Config(format!(
+            "--example-image {} is not one of the {probed} probed images (--images)",
+            settings.example_image
+        ))
+        .into());
+    }
     let started = std::time::Instant::now();
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let mut seconds = serde_json::Map::new();
     for &study in &settings.studies {
-        progress(&format!("{study:?}"));
+        progress(study.name());
         let clock = std::time::Instant::now();
         match study {
             Study::Perturbation => files.extend(perturbation::run(&subject, settings)?),
@@ -295,10 +381,7 @@ pub fn probe(
             Study::ReceptiveField => files.extend(receptive_field::run(&subject, settings)?),
         }
         seconds.insert(
-            serde_json::to_value(study)?
-                .as_str()
-                .unwrap_or("")
-                .to_string(),
+            study.name().to_string(),
             json!(clock.elapsed().as_secs_f64()),
         );
     }
@@ -312,6 +395,7 @@ pub fn probe(
         "eval_batch_size": subject.batch_size,
         "batchnorm": run.config.model.batchnorm,
         "arch": run.config.model.arch,
+        "task": run.config.model.task,
         "settings": settings,
         "seconds": seconds,
         "total_seconds": started.elapsed().as_secs_f64(),
