@@ -105,7 +105,7 @@ depth: build ## the synthetic depth pair (IMEX and ResNet), CPU, see README "Dep
 	$(BIN) experiments/depth_synth_resnet.toml $(DEVICE_FLAG)
 
 .PHONY: h-alpha slurm-up slurm-down
-h-alpha: build ## the h-alpha sweep (50 runs, about 10 h here; run again to resume), then the report
+h-alpha: build ## the h-alpha sweep (50 runs of 8 epochs, about 3.5 h here with JOBS=2; run again to resume), then the report
 	$(BIN) sweep experiments/sweeps/h_alpha_cpu.toml --jobs $(JOBS)
 	$(REPORT)
 

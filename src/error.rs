@@ -52,6 +52,25 @@ impl fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
+/// A [`Failure::Data`], as the data readers return it.
+pub fn data_error(msg: String) -> anyhow::Error {
+    Failure::Data(msg).into()
+}
+
+/// The [`Failure`] an exit code stands for (the inverse of
+/// [`Failure::exit_code`]), e.g. a child process's; other codes are plain errors.
+pub fn failure_of_code(code: i32, message: String) -> anyhow::Error {
+    match code {
+        2 => Failure::Config(message).into(),
+        3 => Failure::Data(message).into(),
+        4 => Failure::Device(message).into(),
+        5 => Failure::Output(message).into(),
+        6 => Failure::Numerical(message).into(),
+        130 => Failure::Interrupted(message).into(),
+        _ => anyhow::anyhow!(message),
+    }
+}
+
 /// Exit code for any error chain: the first [`Failure`] in it decides, else 1.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
     err.chain()

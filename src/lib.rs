@@ -3,9 +3,10 @@
 //!
 //! `config` (the TOML experiment) → `data` (Q-tips) → `model` (explicit step,
 //! implicit solve, network) → `train` (loop, optimiser) → `metrics` → `run`
-//! (the run folder). `device` picks the backend; `experiment` ties them up.
-//! `results` reads run folders back for `compare`, `predict` and `report`
-//! (tables and figures). `sweep` runs many experiments from one file.
+//! (the run folder, its `run.json` typed in `provenance`). `device` picks the
+//! backend; `experiment` ties them up. `results` reads run folders back for
+//! `compare`, `predict` and `report` (tables and figures). `sweep` runs many
+//! experiments from one file.
 
 pub mod bench;
 pub mod check;
@@ -23,6 +24,7 @@ pub mod metrics;
 pub mod model;
 pub mod predict;
 pub mod probe;
+pub mod provenance;
 pub mod report;
 pub mod results;
 pub mod run;

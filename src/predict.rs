@@ -129,13 +129,8 @@ pub fn load<B: Backend>(
     device: &B::Device,
 ) -> Result<Loaded<B>> {
     let path = run.checkpoint(checkpoint.name()).ok_or_else(|| {
-        let command = run.provenance["command_line"]
-            .as_array()
-            .map(|words| {
-                let words: Vec<&str> = words.iter().filter_map(|w| w.as_str()).collect();
-                words.join(" ")
-            })
-            .unwrap_or_else(|| "imex-run CONFIG".into());
+        let command = (run.provenance.as_ref())
+            .map_or_else(|| "imex-run CONFIG".into(), |p| p.command_line.join(" "));
         Failure::Data(format!(
             "{} has no {} checkpoint (only reference runs commit theirs); train it with: {command}",
             run.dir.display(),
@@ -257,8 +252,7 @@ impl Prediction {
     }
 
     /// Writes metrics.json and images/labels/predictions/probabilities.npy
-    /// into `out` (the report draws the figures:
-    /// [`crate::report::panels::draw_prediction`]).
+    /// into `out` (the report draws the figures).
     pub fn write(&self, out: &Path) -> Result<Vec<PathBuf>> {
         std::fs::create_dir_all(out)
             .map_err(|e| Failure::Output(format!("cannot create {}: {e}", out.display())))?;
@@ -365,7 +359,7 @@ pub fn predict_depth(
 
 impl DepthPrediction {
     /// Writes metrics.json and rgb/depth/predicted_depth.npy into `out` (the
-    /// report draws the figure: [`crate::report::panels::draw_depth_prediction`]).
+    /// report draws the figure).
     pub fn write(&self, out: &Path) -> Result<Vec<PathBuf>> {
         std::fs::create_dir_all(out)
             .map_err(|e| Failure::Output(format!("cannot create {}: {e}", out.display())))?;

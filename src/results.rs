@@ -4,8 +4,8 @@
 
 use crate::config::{CheckpointRule, Config};
 use crate::error::Failure;
+use crate::provenance::Provenance;
 use anyhow::Result;
-use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// Every column of a `metrics.csv`, as numbers.
@@ -115,7 +115,8 @@ pub struct RunRecord {
     pub dir: PathBuf,
     pub config: Config,
     pub metrics: MetricsTable,
-    pub provenance: Value,
+    /// `run.json`, where it is there and readable.
+    pub provenance: Option<Provenance>,
 }
 
 impl RunRecord {
@@ -131,10 +132,7 @@ impl RunRecord {
         })?;
         let config = Config::parse(&text, &config_path.display().to_string(), &[])?;
         let metrics = MetricsTable::read(dir)?;
-        let provenance = std::fs::read_to_string(dir.join("run.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or(Value::Null);
+        let provenance = Provenance::read(dir);
         Ok(Self {
             dir: dir.to_path_buf(),
             config,

@@ -16,16 +16,16 @@ use crate::folder::{self, Contents};
 use crate::lock::RunLock;
 use crate::metrics::EpochMetrics;
 use crate::model::checkpoint::{read_safetensors, write_safetensors};
-use crate::model::{Network, ParamCounts};
+use crate::model::Network;
+use crate::provenance::{self, BestEpoch, Provenance, Status};
 use anyhow::Result;
 use burn::tensor::backend::Backend;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 /// Optimiser state after `epoch` (Burn's binary record format).
 fn optimizer_path(dir: &Path, epoch: usize) -> PathBuf {
@@ -33,8 +33,7 @@ fn optimizer_path(dir: &Path, epoch: usize) -> PathBuf {
         .join(format!("optimizer-{epoch}.bin"))
 }
 
-/// Version of Burn this binary is built with (pinned in Cargo.toml).
-pub const BURN_VERSION: &str = "0.21.0";
+pub use crate::provenance::BURN_VERSION;
 
 /// What one epoch produced.
 pub struct EpochRecord {
@@ -84,6 +83,25 @@ pub fn csv_header(n_classes: usize) -> Vec<String> {
 }
 
 impl EpochRecord {
+    /// What run.json keeps of the epoch of the best checkpoint: its losses
+    /// and the task's headline validation metrics.
+    fn best_epoch(&self) -> BestEpoch {
+        let mut val = BTreeMap::from([("val_loss".to_string(), self.val.loss())]);
+        for (name, value) in self.val.named_values().into_iter().skip(1) {
+            let segmentation_keys = ["mean_iou", "paper_iou", "pixel_accuracy"];
+            if matches!(self.val, EpochMetrics::Depth(_))
+                || segmentation_keys.contains(&name.as_str())
+            {
+                val.insert(format!("val_{name}"), value);
+            }
+        }
+        BestEpoch {
+            epoch: self.epoch,
+            train_loss: self.train.loss(),
+            val,
+        }
+    }
+
     fn csv_row(&self) -> Vec<String> {
         let mut row = vec![self.epoch.to_string(), format!("{:e}", self.learning_rate)];
         for m in [&self.train, &self.val] {
@@ -130,20 +148,10 @@ pub struct RunFolder {
     /// The resolved config, as written to config.toml and into checkpoints.
     config_text: String,
     metrics: File,
-    provenance: Value,
+    /// Boxed: a large record, and [`Opened`] moves the folder around.
+    provenance: Box<Provenance>,
     epochs: usize,
     interactive: bool,
-}
-
-fn now() -> String {
-    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
-}
-
-pub(crate) fn git(args: &[&str]) -> Option<String> {
-    let out = std::process::Command::new("git").args(args).output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 /// Where a resumed run picks up: the last completed epoch and its state.
@@ -231,12 +239,10 @@ impl RunFolder {
                 tracing::warn!("{}: resuming with a changed configuration", dir.display());
                 write_atomically(&dir.join("config.toml"), config_text.as_bytes())?;
             }
-            let provenance: Value = std::fs::read_to_string(dir.join("run.json"))
-                .ok()
-                .and_then(|t| serde_json::from_str(&t).ok())
-                .unwrap_or_else(|| json!({}));
-            let completed = provenance["epochs_completed"].as_u64().unwrap_or(0) as usize;
-            let finished = provenance["status"] == "finished" && completed >= cfg.training.epochs;
+            let provenance =
+                Provenance::read(&dir).unwrap_or_else(|| Provenance::start(cfg, data, device));
+            let finished = provenance.status == Status::Finished
+                && provenance.epochs_completed >= cfg.training.epochs;
             let checkpoints = ["best", "last"].iter().all(|c| {
                 dir.join("checkpoints")
                     .join(format!("{c}.safetensors"))
@@ -259,32 +265,7 @@ impl RunFolder {
             Failure::Output(format!("cannot create run folder {}: {e}", dir.display()))
         })?;
         write_atomically(&dir.join("config.toml"), config_text.as_bytes())?;
-        let provenance = json!({
-            "name": cfg.experiment.name,
-            "status": "running",
-            "imex_run_version": env!("CARGO_PKG_VERSION"),
-            "burn_version": BURN_VERSION,
-            "git_commit": git(&["rev-parse", "HEAD"]),
-            "git_dirty": git(&["status", "--porcelain"]).map(|s| !s.is_empty()),
-            "device": device,
-            "seed": cfg.experiment.seed,
-            "started": now(),
-            "finished": Value::Null,
-            "resumed": [],
-            "epochs_completed": 0,
-            "command_line": std::env::args().collect::<Vec<_>>(),
-            "host": { "os": std::env::consts::OS, "arch": std::env::consts::ARCH,
-                      "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) },
-            "parameters": ParamCounts::of(&cfg.model),
-            "data": { "path": cfg.data.path, "train_images": data.train.len(), "val_images": data.val.len(),
-                      "height": data.train.height, "width": data.train.width,
-                      "normalisation_mean": data.mean, "normalisation_std": data.std,
-                      "class_weights": data.class_weights, "depth_normalisation": data.depth },
-            "task": cfg.model.task,
-            "loss": cfg.training.loss.resolve(cfg.model.task),
-            "best": Value::Null,
-            "best_score": Value::Null,
-        });
+        let provenance = Provenance::start(cfg, data, device);
         let header = csv_columns(&cfg.model).join(",") + "\n";
         write_atomically(&dir.join("metrics.csv"), header.as_bytes())?;
         let run = Self::with_metrics_file(cfg, dir, lock, provenance)?;
@@ -296,7 +277,7 @@ impl RunFolder {
         cfg: &Config,
         dir: PathBuf,
         lock: RunLock,
-        provenance: Value,
+        provenance: Provenance,
     ) -> Result<Self> {
         let path = dir.join("metrics.csv");
         let metrics = OpenOptions::new()
@@ -308,7 +289,7 @@ impl RunFolder {
             dir,
             _lock: lock,
             metrics,
-            provenance,
+            provenance: Box::new(provenance),
             config_text: cfg.to_toml(),
             epochs: cfg.training.epochs,
             interactive,
@@ -320,7 +301,7 @@ impl RunFolder {
         cfg: &Config,
         dir: PathBuf,
         lock: RunLock,
-        mut provenance: Value,
+        mut provenance: Provenance,
         device: &str,
     ) -> Result<Opened> {
         let last = dir.join("checkpoints").join("last.safetensors");
@@ -352,12 +333,8 @@ impl RunFolder {
             .map(|(_, line)| line)
             .collect();
         write_atomically(&csv_path, kept.concat().as_bytes())?;
-        let best_score = provenance["best_score"].as_f64().unwrap_or(f64::INFINITY);
-        provenance["status"] = json!("running");
-        provenance["device"] = json!(device);
-        if let Some(resumed) = provenance["resumed"].as_array_mut() {
-            resumed.push(json!({ "at": now(), "from_epoch": epoch }));
-        }
+        let best_score = provenance.best_score.unwrap_or(f64::INFINITY);
+        provenance.resume(epoch, device);
         tracing::info!("resuming {} after epoch {epoch}", dir.display());
         let optimizer = optimizer_path(&dir, epoch);
         let run = Self::with_metrics_file(cfg, dir, lock, provenance)?;
@@ -380,8 +357,8 @@ impl RunFolder {
     }
 
     fn write_provenance(&self) -> Result<()> {
-        let text = serde_json::to_string_pretty(&self.provenance)? + "\n";
-        write_atomically(&self.dir.join("run.json"), text.as_bytes())
+        let text = self.provenance.to_json()?;
+        write_atomically(&self.dir.join(provenance::FILE), text.as_bytes())
     }
 
     pub fn progress(&self, epoch: usize, batches: usize) -> Progress {
@@ -433,27 +410,15 @@ impl RunFolder {
                 &tensors,
                 metadata.clone(),
             )?;
-            self.provenance["best_score"] = json!(score);
-            let mut best = serde_json::Map::new();
-            best.insert("epoch".into(), json!(record.epoch));
-            best.insert("val_loss".into(), json!(record.val.loss()));
-            for (name, value) in record.val.named_values().into_iter().skip(1) {
-                let segmentation_keys = ["mean_iou", "paper_iou", "pixel_accuracy"];
-                if matches!(record.val, EpochMetrics::Depth(_))
-                    || segmentation_keys.contains(&name.as_str())
-                {
-                    best.insert(format!("val_{name}"), json!(value));
-                }
-            }
-            best.insert("train_loss".into(), json!(record.train.loss()));
-            self.provenance["best"] = Value::Object(best);
+            self.provenance.best_score = Some(score);
+            self.provenance.best = Some(record.best_epoch());
         }
         write_safetensors(&checkpoints.join("last.safetensors"), &tensors, metadata)?;
         if record.epoch > 1 {
             // Superseded: the weights now on disk are this epoch's.
             let _ = std::fs::remove_file(optimizer_path(&self.dir, record.epoch - 1));
         }
-        self.provenance["epochs_completed"] = json!(record.epoch);
+        self.provenance.epochs_completed = record.epoch;
         self.write_provenance()?;
         tracing::info!(
             "epoch {}/{}  train {} | val {} | {:.1} s, {:.1} img/s",
@@ -469,18 +434,7 @@ impl RunFolder {
 
     /// Marks the run finished, interrupted or failed (with the reason) in run.json.
     pub fn finish(&mut self, outcome: &Result<()>) -> Result<()> {
-        self.provenance["finished"] = json!(now());
-        let status = match outcome {
-            Ok(()) => "finished",
-            Err(e) if matches!(e.downcast_ref::<Failure>(), Some(Failure::Interrupted(_))) => {
-                "interrupted"
-            }
-            Err(_) => "failed",
-        };
-        self.provenance["status"] = json!(status);
-        if let Err(e) = outcome {
-            self.provenance["error"] = json!(format!("{e:#}"));
-        }
+        self.provenance.finish(outcome);
         self.write_provenance()
     }
 }

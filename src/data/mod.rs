@@ -4,6 +4,7 @@
 
 pub mod frame;
 pub mod mat5;
+mod png;
 pub mod qtips;
 pub mod rgbd;
 pub mod segmentation;
@@ -175,7 +176,7 @@ pub struct Prepared {
 /// Normalisation of an RGB-D training split: per-channel mean and std of
 /// pixel/255 over all its pixels, and mean and std of ln(depth in metres).
 /// The depth head predicts (ln d − log_depth_mean)/log_depth_std.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DepthStats {
     pub rgb_mean: [f64; 3],
     pub rgb_std: [f64; 3],

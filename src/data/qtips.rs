@@ -251,13 +251,35 @@ pub fn write_dataset(root: &Path, spec: &QtipsSpec) -> anyhow::Result<()> {
             spec.size,
         )?;
     }
+    move_into_place(tmp, root)
+}
+
+/// Renames the finished temporary folder to ROOT. Two runs of a sweep that
+/// start together may both find ROOT missing and both generate it; the
+/// second to finish finds the first's complete dataset in place (a rename is
+/// atomic) and discards its own, which holds the same bytes (one spec, one
+/// seed).
+fn move_into_place(tmp: tempfile::TempDir, root: &Path) -> anyhow::Result<()> {
     if root.exists() {
-        // Empty (checked above); rename cannot replace a folder everywhere.
-        fs::remove_dir(root).map_err(|e| io_failure(root, "remove empty folder", e))?;
+        // Empty when checked, unless a concurrent writer has filled it since
+        // (then this fails, and the rename below finds its dataset).
+        let _ = fs::remove_dir(root);
     }
-    fs::rename(tmp.path(), root).map_err(|e| io_failure(root, "move the data into", e))?;
-    let _ = tmp.keep(); // now at `root`: must not be deleted on drop
-    Ok(())
+    match fs::rename(tmp.path(), root) {
+        Ok(()) => {
+            let _ = tmp.keep(); // now at `root`: must not be deleted on drop
+            Ok(())
+        }
+        Err(_) if holds_dataset(root) => Ok(()), // `tmp` is deleted on drop
+        Err(e) => Err(io_failure(root, "move the data into", e)),
+    }
+}
+
+/// Whether ROOT holds both splits' file lists, the last thing a split writes.
+fn holds_dataset(root: &Path) -> bool {
+    [Split::Train, Split::Val]
+        .iter()
+        .all(|split| root.join(split.name()).join("filenames.txt").is_file())
 }
 
 /// Writes one split's images, labels and filenames.txt into `dir`.
@@ -488,5 +510,70 @@ mod tests {
         fs::create_dir(&empty).unwrap();
         write_dataset(&empty, &spec).unwrap();
         assert!(empty.join("val/filenames.txt").is_file());
+    }
+
+    #[test]
+    fn a_writer_that_finishes_second_keeps_the_first_dataset() {
+        let spec = QtipsSpec {
+            train: 2,
+            val: 1,
+            ..QtipsSpec::default()
+        };
+        let parent = tempfile::tempdir().unwrap();
+        let root = parent.path().join("qtips");
+        write_dataset(&root, &spec).unwrap();
+        let before = fs::read(root.join("train/images/000000.png")).unwrap();
+        // The loser of the race: its own copy finished after ROOT was filled.
+        let late = tempfile::tempdir_in(parent.path()).unwrap();
+        write_split(
+            &late.path().join("train"),
+            &generate(&spec, Split::Train),
+            spec.size,
+        )
+        .unwrap();
+        let late_path = late.path().to_path_buf();
+        move_into_place(late, &root).unwrap();
+        assert!(!late_path.exists(), "the late copy is discarded");
+        assert_eq!(
+            fs::read(root.join("train/images/000000.png")).unwrap(),
+            before
+        );
+        // Anything else in the way is still an error naming ROOT.
+        let blocked = parent.path().join("blocked");
+        fs::create_dir(&blocked).unwrap();
+        fs::write(blocked.join("notes.txt"), "mine").unwrap();
+        let other = tempfile::tempdir_in(parent.path()).unwrap();
+        let err = move_into_place(other, &blocked).unwrap_err();
+        assert!(err.to_string().contains("blocked"), "{err}");
+        assert_eq!(
+            fs::read_to_string(blocked.join("notes.txt")).unwrap(),
+            "mine"
+        );
+    }
+
+    #[test]
+    fn concurrent_writers_all_succeed_with_one_dataset() {
+        let spec = QtipsSpec {
+            train: 3,
+            val: 2,
+            ..QtipsSpec::default()
+        };
+        let parent = tempfile::tempdir().unwrap();
+        let root = parent.path().join("qtips");
+        std::thread::scope(|scope| {
+            let writers: Vec<_> = (0..4)
+                .map(|_| scope.spawn(|| write_dataset(&root, &spec)))
+                .collect();
+            for writer in writers {
+                // A writer that starts after another has finished is refused
+                // (the folder is not empty); none may fail otherwise.
+                if let Err(e) = writer.join().unwrap() {
+                    assert!(e.to_string().contains("refusing"), "{e}");
+                }
+            }
+        });
+        assert!(holds_dataset(&root));
+        // Only the data set is left: no temporary folder.
+        assert_eq!(fs::read_dir(parent.path()).unwrap().count(), 1);
     }
 }

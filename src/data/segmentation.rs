@@ -6,16 +6,23 @@
 //! ROOT/SPLIT/labels/NAME        8-bit greyscale PNG of class indices
 //! ```
 //!
-//! Every problem is reported as [`Failure::Data`] naming the file or folder
-//! and what was expected, since the user has to fix the data, not the code.
+//! Every problem is reported as [`Failure::Data`](crate::error::Failure::Data)
+//! naming the file or folder and what was expected, since the user has to fix
+//! the data, not the code.
 
 use std::fs;
 use std::path::Path;
 
 use image::DynamicImage;
 
+use crate::data::png::decode;
 use crate::data::qtips::Sample;
-use crate::error::Failure;
+use crate::error::data_error;
+
+/// Where images and label maps are listed, and what they must be: the
+/// decoder names both when one is missing or undecodable.
+const LISTED: &str = "listed in filenames.txt";
+const EXPECTED: &str = "expected a PNG image";
 
 /// A split of a segmentation data set held in memory as raw bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,10 +36,6 @@ pub struct SegmentationSplit {
     pub width: usize,
     /// File name of each image, as listed in filenames.txt.
     pub names: Vec<String>,
-}
-
-fn data_error(msg: String) -> anyhow::Error {
-    Failure::Data(msg).into()
 }
 
 impl SegmentationSplit {
@@ -68,8 +71,8 @@ impl SegmentationSplit {
         for name in names {
             let image_path = dir.join("images").join(&name);
             let label_path = dir.join("labels").join(&name);
-            let image = decode(&image_path)?.to_luma8();
-            let label = match decode(&label_path)? {
+            let image = decode(&image_path, LISTED, EXPECTED)?.to_luma8();
+            let label = match decode(&label_path, LISTED, EXPECTED)? {
                 DynamicImage::ImageLuma8(label) => label,
                 other => {
                     return Err(data_error(format!(
@@ -218,26 +221,6 @@ fn read_names(path: &Path) -> anyhow::Result<Vec<String>> {
         )));
     }
     Ok(names)
-}
-
-/// Decodes a PNG, naming the file and the decoder's message on failure.
-fn decode(path: &Path) -> anyhow::Result<DynamicImage> {
-    if !path.is_file() {
-        return Err(data_error(format!(
-            "missing file {} (listed in filenames.txt)",
-            path.display()
-        )));
-    }
-    image::ImageReader::open(path)
-        .and_then(|r| r.with_guessed_format())
-        .map_err(anyhow::Error::from)
-        .and_then(|r| r.decode().map_err(anyhow::Error::from))
-        .map_err(|e| {
-            data_error(format!(
-                "cannot decode {}: {e} (expected a PNG image)",
-                path.display()
-            ))
-        })
 }
 
 #[cfg(test)]

@@ -72,7 +72,7 @@ pub struct Network<B: Backend> {
 }
 
 /// Trainable weights used by the forward pass, and the paper's own count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ParamCounts {
     /// Σ 9·c_in·c_out over all K.
     pub kernels: usize,

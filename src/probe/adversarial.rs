@@ -16,8 +16,10 @@
 //! gradient's sign is taken once per batch for every FGSM ε and the
 //! bisection, and every attacked batch is evaluated without autodiff.
 
-use super::METRIC_COLUMNS;
-use super::{csv_bytes, metric_values, stream, tensor, Settings, Study, Subject, AD};
+use super::rows::{csv_bytes, metric_values, METRIC_COLUMNS};
+use super::sampling::{stream, tensor};
+use super::settings::{Settings, Study};
+use super::subject::{Subject, AD};
 use crate::metrics::paper_iou;
 use crate::model::checkpoint::{safetensors_bytes, HostTensor, NamedTensors};
 use crate::model::Network;

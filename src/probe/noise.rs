@@ -5,7 +5,10 @@
 //! loss, pixel accuracy, mean IoU and paper IoU; depth runs the metrics of
 //! their `metrics.csv` (loss, RMSE, abs rel, log10, δ < 1.25^k).
 
-use super::{csv_bytes, gaussian, stream, task_metrics, tensor, Settings, Study, Subject};
+use super::rows::{csv_bytes, task_metrics};
+use super::sampling::{gaussian, stream, tensor};
+use super::settings::{Settings, Study};
+use super::subject::Subject;
 use crate::config::Task;
 use crate::metrics::{DepthMetrics, EpochMetrics};
 use crate::train::{depth_from_head, depth_loss, evaluate_images};

@@ -17,7 +17,10 @@
 //! vector-Jacobian product); reported also as the relative gain
 //! σ‖x‖/‖Y_j(x)‖, comparable with A_j.
 
-use super::{csv_bytes, gaussian, image_norms, stream, tensor, Settings, Study, Subject, AD};
+use super::rows::csv_bytes;
+use super::sampling::{gaussian, image_norms, stream, tensor};
+use super::settings::{Settings, Study};
+use super::subject::{Subject, AD};
 use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor};

@@ -15,7 +15,9 @@
 //! The radius holding a fraction f of E_p's mass uses the periodic distance
 //! of the implicit solve's torus (for p far from the border, the plain one).
 
-use super::{csv_bytes, Settings, Subject, AD};
+use super::rows::csv_bytes;
+use super::settings::Settings;
+use super::subject::{Subject, AD};
 use crate::predict::npy_bytes;
 use anyhow::Result;
 use burn::tensor::Tensor;

@@ -2,7 +2,7 @@
 //! checkpoint, mean ± standard deviation over seeds, next to the paper's
 //! values, as Markdown, LaTeX (booktabs) and CSV.
 
-use super::Group;
+use super::study::Group;
 use crate::config::{Arch, CheckpointRule};
 use crate::model::network::ParamCounts;
 use anyhow::Result;
@@ -125,7 +125,7 @@ impl Row {
             mean_iou: Summary::of(&values[1]),
             loss: Summary::of(&values[2]),
             accuracy: Summary::of(&values[3]),
-            val_images: first.provenance["data"]["val_images"].as_u64(),
+            val_images: (first.provenance.as_ref()).map(|p| p.data.val_images as u64),
         })
     }
 

@@ -15,9 +15,11 @@
 //! The children have their own process group, so a terminal's Ctrl-C reaches
 //! them only through this process, once.
 
+use super::manifest::Manifest;
+use super::prepare::prepare_data;
 use super::spec::{Point, Sweep};
-use super::{failure_of_code, state, Manifest, State};
-use crate::error::Failure;
+use super::state::{state, State};
+use crate::error::{failure_of_code, Failure};
 use anyhow::Result;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader};
@@ -113,7 +115,7 @@ pub fn run(sweep: &Sweep, jobs: usize) -> Result<()> {
     if queue.is_empty() {
         return Ok(());
     }
-    super::prepare_data(sweep)?;
+    prepare_data(sweep)?;
     let _ = ctrlc::set_handler(|| {
         let n = SIGNALS.fetch_add(1, Ordering::SeqCst) + 1;
         eprintln!(

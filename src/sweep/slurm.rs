@@ -4,8 +4,10 @@
 //! `SWEEP/slurm.json`; `--status` reads the run folders, and `squeue` and
 //! `sacct` when they answer.
 
+use super::manifest::Manifest;
+use super::prepare::prepare_data;
 use super::spec::Sweep;
-use super::{state, Manifest, State};
+use super::state::{state, State};
 use crate::error::Failure;
 use crate::files::write_atomically;
 use anyhow::Result;
@@ -163,7 +165,7 @@ pub fn write_and_submit(sweep: &Sweep, submit: bool) -> Result<()> {
         return Ok(());
     }
     // Here, once, rather than in every task at the same moment.
-    super::prepare_data(sweep)?;
+    prepare_data(sweep)?;
     let max_parallel = sweep.slurm.max_parallel.unwrap_or(todo.len() as u64);
     let array = format!("{}%{max_parallel}", ranges(&todo));
     let output = Command::new("sbatch")

@@ -11,42 +11,25 @@
 //! Composed from Burn's operations the same layer takes about ten passes over
 //! the tensor each way, and its 4-D broadcasts take Flex's slow strided path.
 
-use super::{cast, flex_tensor, is, Training, View};
+use super::dispatch::run_kernel;
+use super::host::{flex_tensor, View};
 use burn::backend::autodiff::{
-    checkpoint::{base::Checkpointer, strategy::NoCheckpointing},
+    checkpoint::base::Checkpointer,
     grads::Gradients,
-    ops::{Backward, Ops, OpsKind},
+    ops::{Backward, Ops},
 };
 use burn::backend::flex::FlexTensor;
 use burn::backend::Flex;
-use burn::tensor::{backend::Backend, Tensor, TensorPrimitive};
+use burn::tensor::{backend::Backend, Tensor};
 use rayon::prelude::*;
 
 /// x̂ per channel of `x` [N, C, H, W], on a backend for which
-/// [`super::supports`] holds.
+/// [`supports`](super::dispatch::supports) holds.
 pub fn normalize<B: Backend>(x: Tensor<B, 4>, epsilon: f64) -> Tensor<B, 4> {
-    if is::<B, Flex>() {
-        let x: Tensor<Flex, 4> = cast(x);
-        let (y, _) = forward(&x.into_primitive().tensor(), epsilon);
-        cast(Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(y)))
-    } else if is::<B, Training>() {
-        let x: Tensor<Training, 4> = cast(x);
-        let x = x.into_primitive().tensor();
-        let (y, inv_std) = forward(&x.primitive, epsilon);
-        let y = match NormalizeBackward
-            .prepare::<NoCheckpointing>([x.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish((y.clone(), inv_std), y),
-            OpsKind::UnTracked(prep) => prep.finish(y),
-        };
-        cast(Tensor::<Training, 4>::from_primitive(
-            TensorPrimitive::Float(y),
-        ))
-    } else {
-        panic!("flex::normalize called on a backend it does not support")
-    }
+    run_kernel("normalize", [x], NormalizeBackward, |[x]| {
+        let (y, inv_std) = forward(&x, epsilon);
+        (y.clone(), (y, inv_std))
+    })
 }
 
 #[derive(Debug)]
@@ -156,6 +139,7 @@ mod tests {
     //! M ≤ 2·7·9 = 126 values of size O(1): float32 sums carry a relative error
     //! below M·2⁻²⁴ ≈ 8e-6, and x̂ is O(3), so 1e-4 leaves room to spare.
     use super::*;
+    use crate::model::flex::dispatch::Training;
     use burn::tensor::Distribution;
 
     const EPSILON: f64 = 1e-5;

@@ -17,52 +17,26 @@
 //! (K̃ swaps K's channel axes and flips its taps: the transpose of a padded
 //! stride-1 correlation is the correlation with K̃, the same kernel code.)
 
-use super::{cast, flex_tensor, is, matmul, Matrix, Training, View};
+use super::dispatch::run_kernel;
+use super::host::{flex_tensor, matmul, Matrix, View};
 use burn::backend::autodiff::{
-    checkpoint::{base::Checkpointer, strategy::NoCheckpointing},
+    checkpoint::base::Checkpointer,
     grads::Gradients,
-    ops::{Backward, Ops, OpsKind},
+    ops::{Backward, Ops},
 };
 use burn::backend::flex::FlexTensor;
 use burn::backend::Flex;
-use burn::tensor::{backend::Backend, Tensor, TensorPrimitive};
+use burn::tensor::{backend::Backend, Tensor};
 use rayon::prelude::*;
 use std::cell::RefCell;
 use std::ops::Range;
 
 /// `out[n,o,y,x] = Σ_{i,a,b} K[o,i,a,b] · in[n,i,y+a−1,x+b−1]` (zero padding 1),
-/// on a backend for which [`super::supports`] holds.
+/// on a backend for which [`supports`](super::dispatch::supports) holds.
 pub fn conv3x3<B: Backend>(x: Tensor<B, 4>, kernel: Tensor<B, 4>) -> Tensor<B, 4> {
-    if is::<B, Flex>() {
-        let (x, kernel): (Tensor<Flex, 4>, Tensor<Flex, 4>) = (cast(x), cast(kernel));
-        let y = forward(
-            &x.into_primitive().tensor(),
-            &kernel.into_primitive().tensor(),
-        );
-        cast(Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(y)))
-    } else if is::<B, Training>() {
-        let (x, kernel): (Tensor<Training, 4>, Tensor<Training, 4>) = (cast(x), cast(kernel));
-        let (x, kernel) = (
-            x.into_primitive().tensor(),
-            kernel.into_primitive().tensor(),
-        );
-        let y = match Conv3x3Backward
-            .prepare::<NoCheckpointing>([x.node.clone(), kernel.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let y = forward(&x.primitive, &kernel.primitive);
-                prep.finish((x.primitive, kernel.primitive), y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(forward(&x.primitive, &kernel.primitive)),
-        };
-        cast(Tensor::<Training, 4>::from_primitive(
-            TensorPrimitive::Float(y),
-        ))
-    } else {
-        panic!("flex::conv3x3 called on a backend it does not support")
-    }
+    run_kernel("conv3x3", [x, kernel], Conv3x3Backward, |[x, kernel]| {
+        (forward(&x, &kernel), (x, kernel))
+    })
 }
 
 #[derive(Debug)]
@@ -269,6 +243,7 @@ mod tests {
     //! n·2⁻²⁴·Σ|aᵢbᵢ| in any summation order, so two of them differ by at most
     //! twice that; Σ|aᵢbᵢ| comes from the same reference with |a| and |b|.
     use super::*;
+    use crate::model::flex::dispatch::Training;
     use burn::tensor::{module::conv2d, ops::ConvOptions, Distribution};
 
     type Ad = Training;

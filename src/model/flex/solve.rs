@@ -15,53 +15,30 @@
 //! of 64×64 blocks and their autodiff; here each slice costs six small
 //! products on a 64×128 scratch block.
 
-use super::{cast, flex_tensor, is, matmul, Matrix, Training, View};
+use super::dispatch::run_kernel;
+use super::host::{flex_tensor, matmul, Matrix, View};
 use burn::backend::autodiff::{
-    checkpoint::{base::Checkpointer, strategy::NoCheckpointing},
+    checkpoint::base::Checkpointer,
     grads::Gradients,
-    ops::{Backward, Ops, OpsKind},
+    ops::{Backward, Ops},
 };
 use burn::backend::flex::FlexTensor;
 use burn::backend::Flex;
-use burn::tensor::{backend::Backend, Tensor, TensorPrimitive};
+use burn::tensor::{backend::Backend, Tensor};
 use rayon::prelude::*;
 use std::cell::RefCell;
 use std::f64::consts::PI;
 use std::sync::Arc;
 
 /// Y = (I + hα L)⁻¹ `rhs` [N, C, H, W] for L's symbol `lambda` [C or 1, H, W],
-/// on a backend for which [`super::supports`] holds.
+/// on a backend for which [`supports`](super::dispatch::supports) holds.
 pub fn solve<B: Backend>(rhs: Tensor<B, 4>, lambda: Tensor<B, 3>, h_alpha: f64) -> Tensor<B, 4> {
     let lambda = lambda.unsqueeze_dim::<4>(1);
-    if is::<B, Flex>() {
-        let (rhs, lambda): (Tensor<Flex, 4>, Tensor<Flex, 4>) = (cast(rhs), cast(lambda));
-        let solve = Solve::new(&lambda.into_primitive().tensor(), h_alpha);
-        let (y, _) = solve.forward(&rhs.into_primitive().tensor());
-        cast(Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(y)))
-    } else if is::<B, Training>() {
-        let (rhs, lambda): (Tensor<Training, 4>, Tensor<Training, 4>) = (cast(rhs), cast(lambda));
-        let (rhs, lambda) = (
-            rhs.into_primitive().tensor(),
-            lambda.into_primitive().tensor(),
-        );
-        let solve = Solve::new(&lambda.primitive, h_alpha);
-        let y = match SolveBackward
-            .prepare::<NoCheckpointing>([rhs.node.clone(), lambda.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let (y, spectrum) = solve.forward(&rhs.primitive);
-                prep.finish((Arc::new(solve), spectrum), y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(solve.forward(&rhs.primitive).0),
-        };
-        cast(Tensor::<Training, 4>::from_primitive(
-            TensorPrimitive::Float(y),
-        ))
-    } else {
-        panic!("flex::solve called on a backend it does not support")
-    }
+    run_kernel("solve", [rhs, lambda], SolveBackward, |[rhs, lambda]| {
+        let solve = Solve::new(&lambda, h_alpha);
+        let (y, spectrum) = solve.forward(&rhs);
+        (y, (Arc::new(solve), spectrum))
+    })
 }
 
 #[derive(Debug)]

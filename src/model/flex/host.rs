@@ -1,0 +1,115 @@
+//! Flex tensors as host slices and back, and the matrix product the kernels
+//! are made of.
+
+use burn::backend::flex::FlexTensor;
+use burn::tensor::{DType, TensorData};
+
+/// A Flex float32 tensor as a contiguous slice, with its shape.
+pub(super) struct View {
+    tensor: FlexTensor,
+    pub(super) dims: [usize; 4],
+}
+
+impl View {
+    pub(super) fn new(tensor: &FlexTensor) -> Self {
+        assert_eq!(tensor.dtype(), DType::F32, "the CPU kernels are float32");
+        let dims = tensor.layout().shape().dims::<4>();
+        Self {
+            tensor: tensor.to_contiguous(),
+            dims,
+        }
+    }
+
+    pub(super) fn data(&self) -> &[f32] {
+        self.tensor
+            .as_slice()
+            .expect("contiguous after to_contiguous")
+    }
+}
+
+pub(super) fn flex_tensor(values: Vec<f32>, dims: [usize; 4]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, dims))
+}
+
+/// A matrix stored in a slice: element (r, c) at `r·row_stride + c·col_stride`.
+pub(super) struct Matrix<S> {
+    pub(super) data: S,
+    pub(super) row_stride: usize,
+    pub(super) col_stride: usize,
+}
+
+impl<S> Matrix<S> {
+    /// Rows of `cols` contiguous elements.
+    pub(super) fn row_major(data: S, cols: usize) -> Self {
+        Self {
+            data,
+            row_stride: cols,
+            col_stride: 1,
+        }
+    }
+
+    /// Columns of `rows` contiguous elements.
+    pub(super) fn col_major(data: S, rows: usize) -> Self {
+        Self {
+            data,
+            row_stride: 1,
+            col_stride: rows,
+        }
+    }
+
+    /// One past the last element of an r×c matrix.
+    fn extent(&self, rows: usize, cols: usize) -> usize {
+        (rows - 1) * self.row_stride + (cols - 1) * self.col_stride + 1
+    }
+}
+
+/// `dst [m, n] = lhs [m, k] · rhs [k, n]`, or `dst += …` when `accumulate`.
+pub(super) fn matmul(
+    dst: Matrix<&mut [f32]>,
+    lhs: Matrix<&[f32]>,
+    rhs: Matrix<&[f32]>,
+    [m, n, k]: [usize; 3],
+    accumulate: bool,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            dst.data.fill(0.0);
+        }
+        return;
+    }
+    assert!(
+        dst.data.len() >= dst.extent(m, n)
+            && lhs.data.len() >= lhs.extent(m, k)
+            && rhs.data.len() >= rhs.extent(k, n)
+    );
+    let stride = |s: usize| s as isize;
+    // SAFETY: every element addressed through these shapes and strides lies
+    // inside its slice (asserted above), and `dst` is an exclusive borrow that
+    // aliases neither input.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.data.as_mut_ptr(),
+            stride(dst.col_stride),
+            stride(dst.row_stride),
+            accumulate,
+            lhs.data.as_ptr(),
+            stride(lhs.col_stride),
+            stride(lhs.row_stride),
+            rhs.data.as_ptr(),
+            stride(rhs.col_stride),
+            stride(rhs.row_stride),
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
