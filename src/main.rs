@@ -107,15 +107,15 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Stability of a trained segmentation network: perturbation growth
-    /// through depth, noise and adversarial robustness, receptive field
+    /// Stability of a trained network: perturbation growth through depth,
+    /// noise and (segmentation) adversarial robustness, receptive field
     Probe(ProbeArgs),
 }
 
 #[derive(clap::Args, Debug)]
 struct ProbeArgs {
     run: PathBuf,
-    /// Studies to run (comma-separated) [default: all four]
+    /// Studies to run (comma-separated) [default: all four; a depth run: all but adversarial]
     #[arg(long, value_enum, value_delimiter = ',')]
     study: Vec<Study>,
     #[arg(long, value_enum, default_value = "best")]
@@ -142,6 +142,9 @@ struct ProbeArgs {
     epsilons: Vec<f64>,
     #[arg(long, default_value_t = 10)]
     pgd_steps: usize,
+    /// The probed image whose PGD attack (ε nearest 0.1) is kept for a figure
+    #[arg(long, default_value_t = 3)]
+    example_image: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Output folder [default: RUN/probe-CHECKPOINT-SPLIT]
@@ -388,11 +391,7 @@ fn predict_command(
 fn probe_command(args: ProbeArgs) -> anyhow::Result<()> {
     let record = RunRecord::read(&args.run)?;
     let settings = Settings {
-        studies: if args.study.is_empty() {
-            Study::ALL.to_vec()
-        } else {
-            args.study
-        },
+        studies: args.study,
         checkpoint: args.checkpoint,
         split: args.split,
         images: args.images,
@@ -402,6 +401,7 @@ fn probe_command(args: ProbeArgs) -> anyhow::Result<()> {
         noise_levels: args.sigmas,
         attack_sizes: args.epsilons,
         pgd_steps: args.pgd_steps,
+        example_image: args.example_image,
         seed: args.seed,
     };
     let out = args.out.unwrap_or_else(|| {

@@ -84,16 +84,25 @@ fn a_first_run_leaves_the_checkout_clean() {
     for run in ["qtips_imex_small_seed0", "qtips_imex_cpu_seed0"] {
         for written in [
             "predict-best-val/metrics.json",
-            // The probes' CSVs of the best checkpoint on the validation split
-            // are committed with the reference (the report draws them);
-            // anything else a probe writes is not.
-            "probe-best-val/receptive_field.npy",
+            // The probes of the best checkpoint on the validation split are
+            // committed with the reference (the report draws them); what a
+            // probe writes elsewhere is not.
             "probe-last-train/noise.csv",
+            "probe-last-train/receptive_field.npy",
             "checkpoints/last.safetensors",
             ".lock",
         ] {
             let path = format!("results/reference/{run}/{written}");
             assert_eq!(ignored(&path), Some(true), "{path} is not ignored by git");
+        }
+        for kept in [
+            "noise.csv",
+            "probe.json",
+            "receptive_field.npy",
+            "adversarial_example.safetensors",
+        ] {
+            let path = format!("results/reference/{run}/probe-best-val/{kept}");
+            assert_eq!(ignored(&path), Some(false), "{path} is ignored by git");
         }
     }
 }

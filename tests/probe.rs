@@ -8,7 +8,7 @@ mod common;
 
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::{Int, Tensor, TensorData};
-use common::{imex_run, read_csv, stderr, tiny_experiment};
+use common::{imex_run, read_csv, stderr, tiny_depth_experiment, tiny_experiment};
 use imex_run::check::{peer_fixture, peer_spec, values, StepInput};
 use imex_run::config::{Arch, Config, ModelSection};
 use imex_run::model::explicit::conv3x3;
@@ -19,6 +19,7 @@ use imex_run::probe::receptive_field::{mass_profile, sensitivity};
 use imex_run::train::weighted_nll;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use std::path::{Path, PathBuf};
 
 type AD = Autodiff<Flex>;
 
@@ -133,6 +134,20 @@ fn loss(
 ) -> f64 {
     let (num, den) = weighted_nll(net.forward(x), labels.clone(), w.clone());
     values(num / den)[0]
+}
+
+/// The probes differentiate a network whose weights do not require
+/// gradients (the backward pass skips the kernels' gradients): the input
+/// gradient is the one of the full backward pass.
+#[test]
+fn input_gradients_do_not_need_the_weights_gradients() {
+    use burn::module::Module;
+    let (net, input) = peer_network();
+    let (x, labels, w) = batch(&input);
+    let full = values(loss_gradient(&net, x.clone(), &labels, &w));
+    let input_only = values(loss_gradient(&net.no_grad(), x, &labels, &w));
+    assert!(full.iter().any(|g| *g != 0.0));
+    assert_eq!(full, input_only);
 }
 
 /// x' − x = ε·sign(g) with g a central finite difference of the loss (in
@@ -288,15 +303,46 @@ fn receptive_fields_of_resnet_and_imex_layers() {
     );
 }
 
+/// Trains the tiny experiment `config` in `dir`; its run folder.
+fn trained(dir: &Path, config: &Path) -> PathBuf {
+    let out = imex_run(&[config.to_str().unwrap()], dir);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let name = config.file_stem().unwrap().to_str().unwrap();
+    dir.join("results").join(name)
+}
+
+/// The σ = 0 row of `probe/noise.csv` against the run's recorded validation
+/// metrics of its last epoch (the last checkpoint's), each within
+/// `tolerance`; noise.csv's header and rows.
+fn noise_free_row_is_recorded(
+    probe: &Path,
+    run: &Path,
+    tolerance: f64,
+) -> (Vec<String>, Vec<Vec<f64>>) {
+    let (header, rows) = read_csv(&probe.join("noise.csv"));
+    let (columns, metrics) = read_csv(&run.join("metrics.csv"));
+    let last = metrics.last().unwrap();
+    for (k, name) in header.iter().enumerate().skip(1) {
+        let column = columns
+            .iter()
+            .position(|c| *c == format!("val_{name}"))
+            .unwrap();
+        assert!(
+            (rows[0][k] - last[column]).abs() <= tolerance,
+            "{name} at σ = 0: {} vs {}",
+            rows[0][k],
+            last[column]
+        );
+    }
+    (header, rows)
+}
+
 /// Noise σ = 0 is the clean evaluation: the run's recorded validation
 /// metrics at the checkpoint's epoch, to metrics.csv's six decimals.
 #[test]
 fn probe_at_zero_noise_reproduces_the_recorded_metrics_and_refuses_bad_input() {
     let dir = tempfile::tempdir().unwrap();
-    let config = tiny_experiment(dir.path(), "imex");
-    let out = imex_run(&[config.to_str().unwrap()], dir.path());
-    assert!(out.status.success(), "{}", stderr(&out));
-    let run = dir.path().join("results/tiny_imex");
+    let run = trained(dir.path(), &tiny_experiment(dir.path(), "imex"));
     let run_arg = run.to_str().unwrap();
     let out = imex_run(
         &[
@@ -315,20 +361,11 @@ fn probe_at_zero_noise_reproduces_the_recorded_metrics_and_refuses_bad_input() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let probe = run.join("probe-last-val");
-    let (header, rows) = read_csv(&probe.join("noise.csv"));
+    let (header, rows) = noise_free_row_is_recorded(&probe, &run, 0.0);
     assert_eq!(
         header,
         ["sigma", "loss", "pixel_accuracy", "mean_iou", "paper_iou"]
     );
-    let (columns, metrics) = read_csv(&run.join("metrics.csv"));
-    let last = metrics.last().unwrap();
-    for (k, name) in header.iter().enumerate().skip(1) {
-        let column = columns
-            .iter()
-            .position(|c| *c == format!("val_{name}"))
-            .unwrap();
-        assert_eq!(rows[0][k], last[column], "{name} at σ = 0");
-    }
     assert!(rows[1][4] != rows[0][4], "σ = 0.5 changes the paper IoU");
     assert!(probe.join("receptive_field.csv").exists() && probe.join("probe.json").exists());
 
@@ -356,4 +393,218 @@ fn probe_at_zero_noise_reproduces_the_recorded_metrics_and_refuses_bad_input() {
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(stderr(&out).contains("train it with: "), "{}", stderr(&out));
     assert!(!fresh.exists());
+}
+
+/// The paper IoU of one image, written out as the authors' code has it:
+/// (Σ p AND l + 10⁻⁶)/(Σ p OR l + 10⁻⁶) over the pixels' class numbers
+/// (bitwise, summed as numbers).
+fn paper_iou_by_hand(prediction: &[u8], label: &[u8]) -> f64 {
+    let (mut both, mut either) = (0u64, 0u64);
+    for (p, l) in prediction.iter().zip(label) {
+        both += u64::from(p & l);
+        either += u64::from(p | l);
+    }
+    (both as f64 + 1e-6) / (either as f64 + 1e-6)
+}
+
+fn npy<T: npyz::Deserialize>(path: &std::path::Path) -> Vec<T> {
+    let bytes = std::fs::read(path).unwrap();
+    npyz::NpyFile::new(&bytes[..]).unwrap().into_vec().unwrap()
+}
+
+/// The attack example against `imex-run predict` (the clean image, its label
+/// and the clean class map of the same checkpoint), the PGD ball, and the
+/// paper IoUs it records; then the report draws it and the receptive-field
+/// maps from the probe folder alone.
+#[test]
+fn attack_example_matches_predict_and_the_report_draws_the_probe_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = trained(dir.path(), &tiny_experiment(dir.path(), "imex"));
+    let run_arg = run.to_str().unwrap();
+    let probe_args = [
+        "probe",
+        run_arg,
+        "--study",
+        "adversarial,receptive-field",
+        "--images",
+        "8",
+        "--epsilons",
+        "0.02,0.2",
+        "--pgd-steps",
+        "3",
+        "--example-image",
+        "5",
+    ];
+    let out = imex_run(&probe_args, dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let probe = run.join("probe-best-val");
+    let (tensors, metadata) = imex_run::model::checkpoint::read_safetensors(
+        &probe.join("adversarial_example.safetensors"),
+    )
+    .unwrap();
+    let number = |key: &str| metadata[key].parse::<f64>().unwrap();
+    // 0.2 is nearer 0.1 than 0.02 is, on a log scale.
+    assert_eq!((number("epsilon"), number("image_index")), (0.2, 5.0));
+    let plane = |name: &str| tensors[name].values.clone();
+    let classes = |name: &str| plane(name).iter().map(|&c| c as u8).collect::<Vec<u8>>();
+    assert_eq!(tensors["image"].shape, [32, 32]);
+    let (image, attacked) = (plane("image"), plane("attacked"));
+    let furthest = image
+        .iter()
+        .zip(&attacked)
+        .fold(0f32, |m, (x, a)| m.max((a - x).abs()));
+    assert!(furthest <= 0.2 + 1e-6 && furthest > 0.1, "{furthest}");
+    let label = classes("label");
+    for (name, key) in [
+        ("clean_prediction", "clean_paper_iou"),
+        ("attacked_prediction", "attacked_paper_iou"),
+    ] {
+        let by_hand = paper_iou_by_hand(&classes(name), &label);
+        assert!((number(key) - by_hand).abs() < 1e-12, "{key}");
+    }
+    let out = imex_run(&["predict", run_arg, "--images", "5"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let predicted = run.join("predict-best-val");
+    assert_eq!(
+        npy::<u8>(&predicted.join("predictions.npy")),
+        classes("clean_prediction")
+    );
+    assert_eq!(npy::<u8>(&predicted.join("labels.npy")), label);
+    let (mean, std) = (number("mean") as f32, number("std") as f32);
+    for (x, intensity) in image.iter().zip(npy::<f32>(&predicted.join("images.npy"))) {
+        assert!((x * std + mean - intensity).abs() < 1e-5);
+    }
+
+    let out = imex_run(
+        &["report", "results", "--out", "figs", "--images", "0,3"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    for figure in ["attack_example", "receptive_field_maps"] {
+        for extension in ["png", "svg"] {
+            let path = dir
+                .path()
+                .join(format!("figs/tiny_probe_{figure}.{extension}"));
+            assert!(path.is_file(), "missing {}", path.display());
+        }
+    }
+
+    // The example must be one of the probed images.
+    let fresh = dir.path().join("fresh");
+    let out = imex_run(
+        &[
+            "probe",
+            run_arg,
+            "--images",
+            "4",
+            "--example-image",
+            "5",
+            "--out",
+            fresh.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--example-image"), "{}", stderr(&out));
+    assert!(!fresh.exists());
+}
+
+/// A depth run gets every study but the adversarial one, with the depth
+/// metrics: noise σ = 0 reproduces the run's recorded validation metrics;
+/// asking for the adversarial study is refused before anything is written;
+/// the report draws the depth probes.
+#[test]
+fn probe_on_a_depth_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = trained(dir.path(), &tiny_depth_experiment(dir.path(), "imex", ""));
+    let run_arg = run.to_str().unwrap();
+    let out = imex_run(
+        &[
+            "probe",
+            run_arg,
+            "--checkpoint",
+            "last",
+            "--images",
+            "8",
+            "--sigmas",
+            "0,0.5",
+            "--sizes",
+            "1e-2",
+            "--draws",
+            "1",
+            "--power-iterations",
+            "2",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let probe = run.join("probe-last-val");
+    // Both rounded to six decimals.
+    let (header, rows) = noise_free_row_is_recorded(&probe, &run, 1.5e-6);
+    let metrics = [
+        "loss", "rmse", "abs_rel", "log10", "delta1", "delta2", "delta3",
+    ];
+    assert_eq!(header[0], "sigma");
+    assert_eq!(header[1..], metrics);
+    assert!(rows[1][2] > rows[0][2], "σ = 0.5 raises the RMSE");
+    for file in ["perturbation.csv", "jacobian.csv", "receptive_field.csv"] {
+        assert!(probe.join(file).is_file(), "missing {file}");
+    }
+    assert!(!probe.join("adversarial.csv").exists());
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(probe.join("probe.json")).unwrap()).unwrap();
+    assert_eq!(
+        record["settings"]["studies"],
+        serde_json::json!(["perturbation", "noise", "receptive-field"])
+    );
+    let (_, field) = read_csv(&probe.join("receptive_field.csv"));
+    // Positions of a 24×32 image: the centre, a quarter in, near the border.
+    let pixels: Vec<(f64, f64)> = field.iter().map(|r| (r[1], r[2])).collect();
+    assert_eq!(pixels, [(12.0, 16.0), (6.0, 8.0), (12.0, 4.0)]);
+
+    let fresh = dir.path().join("fresh");
+    for studies in ["adversarial", "noise,adversarial"] {
+        let out = imex_run(
+            &[
+                "probe",
+                run_arg,
+                "--study",
+                studies,
+                "--out",
+                fresh.to_str().unwrap(),
+            ],
+            dir.path(),
+        );
+        assert_eq!(out.status.code(), Some(2), "{studies}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("segmentation networks only"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(!fresh.exists(), "{studies} wrote output");
+    }
+
+    // The report reads the best checkpoint's probes.
+    let out = imex_run(
+        &["probe", run_arg, "--images", "8", "--sigmas", "0,0.2"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = imex_run(
+        &["report", "results", "--out", "figs", "--images", "0,3"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let figs = dir.path().join("figs");
+    for file in [
+        "depth_probe_noise.png",
+        "depth_probe_amplification.png",
+        "depth_probe_receptive_field_maps.png",
+    ] {
+        assert!(figs.join(file).is_file(), "missing {file}");
+    }
+    assert!(!figs.join("depth_probe_adversarial.png").exists());
+    assert!(!figs.join("depth_probe_attack_example.png").exists());
+    let table = std::fs::read_to_string(figs.join("depth_probe_table.md")).unwrap();
+    assert!(table.contains("δ < 1.25 at noise σ = 0.2"), "{table}");
 }

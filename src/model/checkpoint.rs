@@ -113,6 +113,14 @@ pub fn write_safetensors(
     tensors: &NamedTensors,
     metadata: HashMap<String, String>,
 ) -> Result<()> {
+    write_atomically(path, &safetensors_bytes(tensors, metadata)?)
+}
+
+/// The bytes of a float32 safetensors file of `tensors` and `metadata`.
+pub fn safetensors_bytes(
+    tensors: &NamedTensors,
+    metadata: HashMap<String, String>,
+) -> Result<Vec<u8>> {
     let bytes: BTreeMap<&str, Vec<u8>> = tensors
         .iter()
         .map(|(name, t)| {
@@ -127,8 +135,21 @@ pub fn write_safetensors(
             .expect("consistent shape");
         (name.as_str(), view)
     });
-    let buffer = safetensors::serialize(views, &Some(metadata))?;
-    write_atomically(path, &buffer)
+    sorted_header(safetensors::serialize(views, &Some(metadata))?)
+}
+
+/// A safetensors file with the keys of its JSON header sorted: the metadata
+/// comes as a `HashMap`, whose order changes from process to process, and the
+/// same tensors and metadata should give the same bytes. The sorted header is
+/// no longer than the original; it is padded with spaces to the same length.
+fn sorted_header(mut bytes: Vec<u8>) -> Result<Vec<u8>> {
+    let length = u64::from_le_bytes(bytes[..8].try_into()?) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + length])?;
+    let mut sorted = serde_json::to_vec(&header)?;
+    anyhow::ensure!(sorted.len() <= length, "a sorted header grew");
+    sorted.resize(length, b' ');
+    bytes[8..8 + length].copy_from_slice(&sorted);
+    Ok(bytes)
 }
 
 impl<B: Backend> Network<B> {
@@ -236,4 +257,40 @@ fn replace<B: Backend, const D: usize>(
             .to_tensor(device)
             .set_require_grad(old.is_require_grad())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each `HashMap` iterates in its own order: the file must not.
+    #[test]
+    fn the_same_tensors_and_metadata_give_the_same_bytes() {
+        let tensors: NamedTensors = ["b", "a", "K0"]
+            .iter()
+            .enumerate()
+            .map(|(k, name)| {
+                let values = vec![k as f32, -1.5, 2.0];
+                (
+                    name.to_string(),
+                    HostTensor {
+                        shape: vec![3],
+                        values,
+                    },
+                )
+            })
+            .collect();
+        let metadata = || -> HashMap<String, String> {
+            (0..12)
+                .map(|k| (format!("key{k}"), format!("value {k}")))
+                .collect()
+        };
+        let first = safetensors_bytes(&tensors, metadata()).unwrap();
+        for _ in 0..5 {
+            assert_eq!(safetensors_bytes(&tensors, metadata()).unwrap(), first);
+        }
+        let (read, read_metadata) = parse_safetensors(&first, "test").unwrap();
+        assert_eq!(read, tensors);
+        assert_eq!(read_metadata, metadata());
+    }
 }

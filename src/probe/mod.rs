@@ -13,7 +13,11 @@
 //! run's BN semantics and evaluation batches: the paper's batch-statistics BN
 //! sees batches of `training.eval_batch_size`), and every random draw comes
 //! from a ChaCha stream of (seed, study, level, batch), so a probe is
-//! reproducible. Segmentation runs only.
+//! reproducible. Depth runs get every study but the adversarial one (an
+//! attack on a class map's loss), with the depth metrics.
+//!
+//! Input gradients only: the probed network's weights do not require
+//! gradients, so a backward pass skips the kernels' gradients.
 
 pub mod adversarial;
 pub mod noise;
@@ -24,7 +28,7 @@ mod sampling;
 mod settings;
 mod subject;
 
-pub use rows::{csv_bytes, metric_values, METRIC_COLUMNS};
+pub use rows::{csv_bytes, metric_values, task_metrics, METRIC_COLUMNS};
 pub use sampling::{gaussian, image_norms, stream, tensor};
 pub use settings::{Settings, Study};
 pub use subject::{Subject, AD};
@@ -46,12 +50,24 @@ pub fn probe(
     mut progress: impl FnMut(&str),
 ) -> Result<Vec<PathBuf>> {
     settings.validate()?;
+    let settings = &Settings {
+        studies: settings.studies_for(run.config.model.task, &run.dir)?,
+        ..settings.clone()
+    };
     let subject = Subject::load(run, settings.checkpoint, settings.split)?;
+    let probed = settings.images.min(subject.split().len());
+    if settings.studies.contains(&Study::Adversarial) && settings.example_image >= probed {
+        return Err(Failure::Config(format!(
+            "--example-image {} is not one of the {probed} probed images (--images)",
+            settings.example_image
+        ))
+        .into());
+    }
     let started = std::time::Instant::now();
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let mut seconds = serde_json::Map::new();
     for &study in &settings.studies {
-        progress(&format!("{study:?}"));
+        progress(study.name());
         let clock = std::time::Instant::now();
         match study {
             Study::Perturbation => files.extend(perturbation::run(&subject, settings)?),
@@ -60,10 +76,7 @@ pub fn probe(
             Study::ReceptiveField => files.extend(receptive_field::run(&subject, settings)?),
         }
         seconds.insert(
-            serde_json::to_value(study)?
-                .as_str()
-                .unwrap_or("")
-                .to_string(),
+            study.name().to_string(),
             json!(clock.elapsed().as_secs_f64()),
         );
     }
@@ -77,6 +90,7 @@ pub fn probe(
         "eval_batch_size": subject.batch_size,
         "batchnorm": run.config.model.batchnorm,
         "arch": run.config.model.arch,
+        "task": run.config.model.task,
         "settings": settings,
         "seconds": seconds,
         "total_seconds": started.elapsed().as_secs_f64(),

@@ -22,7 +22,6 @@ use super::sampling::{gaussian, image_norms, stream, tensor};
 use super::settings::{Settings, Study};
 use super::subject::{Subject, AD};
 use anyhow::Result;
-use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor};
 use rand_chacha::ChaCha8Rng;
@@ -39,14 +38,15 @@ const POWER_ITERATION_LEVEL: usize = 1 << 20;
 /// `perturbation.csv` (epsilon, layer, median, q1, q3, samples) and
 /// `jacobian.csv` (batch, layer, sigma_max, relative_gain).
 pub fn run(subject: &Subject, settings: &Settings) -> Result<Vec<(String, Vec<u8>)>> {
-    let inference = subject.net.valid();
+    let inference = &subject.inference;
     let device = Default::default();
     let batches = subject.batches(settings.images);
     let layers = subject.net.layers.len();
     // samples[size][layer]
     let mut samples = vec![vec![Vec::new(); layers]; settings.perturbation_sizes.len()];
+    let clock = std::time::Instant::now();
     for (b, chunk) in batches.iter().enumerate() {
-        let (x, _, _) = subject.split().batch::<burn::backend::Flex>(chunk, &device);
+        let x = subject.images::<burn::backend::Flex>(chunk, &device);
         let x_norms = image_norms(x.clone());
         let clean = inference.states(x.clone());
         let clean_norms: Vec<Vec<f64>> = clean.iter().map(|y| image_norms(y.clone())).collect();
@@ -83,10 +83,15 @@ pub fn run(subject: &Subject, settings: &Settings) -> Result<Vec<(String, Vec<u8
         &["epsilon", "layer", "median", "q1", "q3", "samples"],
         &rows,
     )?;
+    tracing::debug!(
+        "perturbation: random perturbations in {:.1} s",
+        clock.elapsed().as_secs_f64()
+    );
+    let clock = std::time::Instant::now();
     // The worst direction, on the first evaluation batch.
     let mut jacobian_rows = Vec::new();
     if let Some(chunk) = batches.first() {
-        let (x, _, _) = subject.split().batch::<AD>(chunk, &device);
+        let x = subject.images::<AD>(chunk, &device);
         let x_norm = norm(x.clone());
         for j in 0..layers {
             let mut rng = stream(settings.seed, Study::Perturbation, POWER_ITERATION_LEVEL, j);
@@ -102,6 +107,10 @@ pub fn run(subject: &Subject, settings: &Settings) -> Result<Vec<(String, Vec<u8
             ]);
         }
     }
+    tracing::debug!(
+        "perturbation: power iterations in {:.1} s",
+        clock.elapsed().as_secs_f64()
+    );
     let jacobian = csv_bytes(
         &["batch", "layer", "sigma_max", "relative_gain"],
         &jacobian_rows,

@@ -5,8 +5,9 @@
 //! E_p(q) = (1/N) Σ_i Σ_c |∂(Σ_k z_{k,c}(p)) / ∂x_i(q)|
 //! ```
 //!
-//! over the N images i of the probed evaluation batches, the classes c, and
-//! the input channels. The output is summed over the batch before
+//! over the N images i of the probed evaluation batches, the head's channels
+//! c (the class logits; for depth the one channel of normalised log-depth),
+//! and the input channels. The output is summed over the batch before
 //! differentiating (one backward pass per class): under the paper's
 //! batch-statistics BN an image's output also depends on the other images of
 //! its batch, through the statistics, by terms of order 1/(N·H·W).
@@ -135,7 +136,7 @@ pub fn run(subject: &Subject, settings: &Settings) -> Result<Vec<(String, Vec<u8
     let points = positions(h, w);
     let mut maps = vec![vec![0.0; h * w]; points.len()];
     for chunk in &batches {
-        let (x, _, _) = split.batch::<AD>(chunk, &device);
+        let x = subject.images::<AD>(chunk, &device);
         for (map, &p) in maps.iter_mut().zip(&points) {
             let batch_map = sensitivity(|input| subject.net.forward(input), x.clone(), p);
             map.iter_mut().zip(batch_map).for_each(|(m, v)| *m += v);

@@ -1,9 +1,11 @@
 //! What to probe and how hard: the studies, their levels and counts.
 
+use crate::config::Task;
 use crate::error::Failure;
 use crate::predict::{Checkpoint, SplitName};
 use anyhow::Result;
 use serde::Serialize;
+use std::path::Path;
 
 /// One of the four studies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -22,11 +24,27 @@ impl Study {
         Study::Adversarial,
         Study::ReceptiveField,
     ];
+
+    /// Whether the study measures a network of `task`: the attacks maximise
+    /// a class map's loss and score paper IoU, so they are segmentation's.
+    pub fn supports(self, task: Task) -> bool {
+        self != Study::Adversarial || task == Task::Segmentation
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Study::Perturbation => "perturbation",
+            Study::Noise => "noise",
+            Study::Adversarial => "adversarial",
+            Study::ReceptiveField => "receptive-field",
+        }
+    }
 }
 
 /// What to probe and how hard.
 #[derive(Debug, Clone, Serialize)]
 pub struct Settings {
+    /// Empty: every study the run's task supports.
     pub studies: Vec<Study>,
     #[serde(serialize_with = "checkpoint_name")]
     pub checkpoint: Checkpoint,
@@ -49,6 +67,9 @@ pub struct Settings {
     pub attack_sizes: Vec<f64>,
     /// PGD steps (each of size ε/4, from a uniform random start in the ball).
     pub pgd_steps: usize,
+    /// The probed image whose PGD attack is kept whole (image, attacked
+    /// image, class maps) for the report's figure.
+    pub example_image: usize,
     pub seed: u64,
 }
 
@@ -63,7 +84,7 @@ fn split_name<S: serde::Serializer>(split: &SplitName, s: S) -> Result<S::Ok, S:
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            studies: Study::ALL.to_vec(),
+            studies: Vec::new(),
             checkpoint: Checkpoint::Best,
             split: SplitName::Val,
             images: 16,
@@ -73,6 +94,7 @@ impl Default for Settings {
             noise_levels: vec![0.0, 0.05, 0.1, 0.2, 0.5, 1.0],
             attack_sizes: vec![0.01, 0.02, 0.05, 0.1, 0.2, 0.5],
             pgd_steps: 10,
+            example_image: 3,
             seed: 0,
         }
     }
@@ -111,9 +133,28 @@ impl Settings {
                 return Err(Failure::Config(format!("{flag} must be at least 1")).into());
             }
         }
-        if self.studies.is_empty() {
-            return Err(Failure::Config("no study chosen".into()).into());
-        }
         Ok(())
+    }
+
+    /// The studies to run on a network of `task`: the chosen ones, or every
+    /// one the task supports; a chosen study the task does not support is
+    /// refused.
+    pub fn studies_for(&self, task: Task, run: &Path) -> Result<Vec<Study>> {
+        if self.studies.is_empty() {
+            return Ok(Study::ALL
+                .into_iter()
+                .filter(|s| s.supports(task))
+                .collect());
+        }
+        if let Some(study) = self.studies.iter().find(|s| !s.supports(task)) {
+            return Err(Failure::Config(format!(
+                "{} is a depth run: the {} study attacks segmentation networks only \
+                 (--study perturbation,noise,receptive-field)",
+                run.display(),
+                study.name()
+            ))
+            .into());
+        }
+        Ok(self.studies.clone())
     }
 }

@@ -1,22 +1,29 @@
 //! A trained network as the probes see it: evaluating as in training's
 //! evaluation, on the autodiff CPU backend for input gradients.
 
-use crate::config::Task;
+use super::sampling::tensor;
+use crate::config::{Config, Task};
 use crate::data::{Prepared, Split};
-use crate::error::Failure;
 use crate::model::Network;
 use crate::predict::{load, Checkpoint, Loaded, SplitName};
 use crate::results::RunRecord;
 use anyhow::Result;
 use burn::backend::{Autodiff, Flex};
+use burn::module::{AutodiffModule, Module};
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
 
 /// The backend of every probe: the CPU, with autodiff for input gradients.
 pub type AD = Autodiff<Flex>;
 
 /// A trained network and the split it is probed on.
 pub struct Subject {
-    /// As it evaluates (see [`Network::evaluating`]), on the autodiff backend.
+    /// As it evaluates (see [`Network::evaluating`]), on the autodiff backend,
+    /// its weights not requiring gradients.
     pub net: Network<AD>,
+    /// The same network without autodiff, for forward passes alone.
+    pub inference: Network<Flex>,
+    pub config: Config,
     pub data: Prepared,
     pub split: SplitName,
     pub epoch: usize,
@@ -25,19 +32,15 @@ pub struct Subject {
 }
 
 impl Subject {
-    /// `run`'s `checkpoint` on `split`; a depth run or a run without
-    /// checkpoints is refused with what to do instead.
+    /// `run`'s `checkpoint` on `split`; a run without checkpoints is refused
+    /// with what to do instead.
     pub fn load(run: &RunRecord, checkpoint: Checkpoint, split: SplitName) -> Result<Self> {
-        if run.config.model.task != Task::Segmentation {
-            return Err(Failure::Config(format!(
-                "{} is a depth run: the probes measure segmentation networks only",
-                run.dir.display()
-            ))
-            .into());
-        }
         let Loaded { net, epoch, data } = load::<AD>(run, checkpoint, &Default::default())?;
+        let net = net.evaluating().no_grad();
         Ok(Self {
-            net: net.evaluating(),
+            inference: net.valid(),
+            net,
+            config: run.config.clone(),
             data,
             split,
             epoch,
@@ -50,6 +53,22 @@ impl Subject {
             SplitName::Train => &self.data.train,
             SplitName::Val => &self.data.val,
         }
+    }
+
+    pub fn task(&self) -> Task {
+        self.config.model.task
+    }
+
+    /// The normalised images `indices` of the split, [n, channels, H, W].
+    pub fn images<B: Backend>(&self, indices: &[usize], device: &B::Device) -> Tensor<B, 4> {
+        let split = self.split();
+        let values: Vec<f32> = indices
+            .iter()
+            .flat_map(|&i| split.image(i))
+            .copied()
+            .collect();
+        let shape = [indices.len(), split.channels, split.height, split.width];
+        tensor(values, shape, device)
     }
 
     /// The first `images` images of the split (all if fewer), in evaluation

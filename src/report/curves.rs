@@ -108,11 +108,25 @@ fn limits(panel: &CurvePanel) -> (Range<f64>, Range<f64>) {
     (x0..x1, y_range)
 }
 
+/// A tick's label: epochs are whole numbers, so none between them; other
+/// axes (noise σ, attack ε) as the value, without trailing zeros.
+fn x_tick(x: &f64, epochs: bool) -> String {
+    match (epochs, x.fract() == 0.0) {
+        (true, true) => format!("{x:.0}"),
+        (true, false) => String::new(),
+        (false, _) => {
+            let text = format!("{x:.3}");
+            text.trim_end_matches('0').trim_end_matches('.').to_string()
+        }
+    }
+}
+
 fn draw_panel<DB: DrawingBackend>(panel: &CurvePanel, area: &DrawingArea<DB, Shift>) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
     let (x_range, y_range) = limits(panel);
+    let epochs = panel.x_label == "epoch";
     let mut chart = ChartBuilder::on(area)
         .caption(&panel.title, (FONT, LABEL_SIZE + 2))
         .margin(12)
@@ -127,11 +141,7 @@ where
         .label_style((FONT, TICK_SIZE))
         .light_line_style(WHITE.mix(0.0))
         .bold_line_style(BLACK.mix(0.08))
-        // Epochs are whole numbers: no label between them.
-        .x_label_formatter(&|x| match x.fract() == 0.0 {
-            true => format!("{x:.0}"),
-            false => String::new(),
-        })
+        .x_label_formatter(&|x| x_tick(x, epochs))
         .draw()?;
     for curve in &panel.curves {
         if let Some(band) = &curve.band {
@@ -197,5 +207,15 @@ mod tests {
         let (x, y) = limits(&panel);
         assert_eq!(x, 1.0..3.0);
         assert!(y.start < 0.4 && y.end > 0.9 && y.end < 0.95);
+    }
+
+    #[test]
+    fn ticks_label_epochs_whole_and_other_axes_as_they_are() {
+        assert_eq!(x_tick(&3.0, true), "3");
+        assert_eq!(x_tick(&2.5, true), "");
+        assert_eq!(x_tick(&0.0, false), "0");
+        assert_eq!(x_tick(&0.1, false), "0.1");
+        assert_eq!(x_tick(&0.25, false), "0.25");
+        assert_eq!(x_tick(&2.0, false), "2");
     }
 }

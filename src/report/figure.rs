@@ -182,6 +182,23 @@ pub fn viridis(t: f64) -> RGBColor {
     RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
 }
 
+/// A diverging map at t ∈ [0, 1]: blue at 0, white at ½, vermillion at 1
+/// (the report's IMEX and ResNet colours), linear in between; for signed
+/// values symmetric around 0.
+pub fn diverging(t: f64) -> RGBColor {
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.5
+    };
+    let (end, f) = match t < 0.5 {
+        true => (BLUE, 1.0 - 2.0 * t),
+        false => (VERMILLION, 2.0 * t - 1.0),
+    };
+    let mix = |e: u8| (255.0 + (e as f64 - 255.0) * f).round() as u8;
+    RGBColor(mix(end.0), mix(end.1), mix(end.2))
+}
+
 /// A vertical colour bar for `map` on [lo, hi], drawn in `area`, with ticks.
 pub fn colour_bar<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
@@ -312,6 +329,15 @@ mod tests {
         assert_eq!(viridis(1.0), RGBColor(253, 231, 37));
         assert_eq!(viridis(-3.0), viridis(0.0));
         assert_eq!(viridis(f64::NAN), viridis(0.0));
+    }
+
+    #[test]
+    fn diverging_is_white_at_the_middle_and_the_network_colours_at_the_ends() {
+        assert_eq!(diverging(0.5), WHITE);
+        assert_eq!(diverging(0.0), BLUE);
+        assert_eq!(diverging(1.0), VERMILLION);
+        assert_eq!(diverging(0.25), RGBColor(128, 185, 217));
+        assert_eq!(diverging(f64::NAN), WHITE);
     }
 
     #[test]

@@ -329,3 +329,178 @@ impl Figure for DepthPanels<'_> {
         colour_bar(&bar, "depth (m)", (lo, hi), viridis)
     }
 }
+
+/// One network's PGD attack on one image, as `imex-run probe` keeps it
+/// (`adversarial_example.safetensors`, see [`crate::probe::adversarial`]).
+#[derive(Debug, Clone)]
+pub struct Attack {
+    /// The network, as the figure names it (e.g. "IMEXnet, seed 0").
+    pub network: String,
+    pub image_index: usize,
+    pub split: String,
+    pub epsilon: f64,
+    pub steps: usize,
+    pub width: usize,
+    pub height: usize,
+    /// Intensities in [0, 1] (the normalisation undone), clean and attacked.
+    pub clean: Vec<f32>,
+    pub attacked: Vec<f32>,
+    /// attacked − clean on the normalised input scale (|δ| ≤ ε).
+    pub perturbation: Vec<f32>,
+    pub label: Vec<u8>,
+    pub clean_prediction: Vec<u8>,
+    pub attacked_prediction: Vec<u8>,
+    pub clean_paper_iou: f64,
+    pub attacked_paper_iou: f64,
+}
+
+impl Attack {
+    pub fn read(path: &Path, network: &str) -> Result<Self> {
+        use anyhow::Context;
+        let (tensors, metadata) = crate::model::checkpoint::read_safetensors(path)?;
+        let tensor = |name: &str| {
+            tensors
+                .get(name)
+                .with_context(|| format!("{}: no tensor {name}", path.display()))
+        };
+        let number = |key: &str| -> Result<f64> {
+            metadata
+                .get(key)
+                .and_then(|v| v.parse().ok())
+                .with_context(|| format!("{}: no number {key} in the metadata", path.display()))
+        };
+        let image = tensor("image")?;
+        let (height, width) = match image.shape[..] {
+            [h, w] => (h, w),
+            _ => anyhow::bail!("{}: the image is not [H, W]", path.display()),
+        };
+        let (mean, std) = (number("mean")? as f32, number("std")? as f32);
+        let attacked = &tensor("attacked")?.values;
+        let intensity = |v: &[f32]| v.iter().map(|x| x * std + mean).collect::<Vec<f32>>();
+        let classes = |name: &str| -> Result<Vec<u8>> {
+            Ok(tensor(name)?.values.iter().map(|&c| c as u8).collect())
+        };
+        Ok(Self {
+            network: network.to_string(),
+            image_index: number("image_index")? as usize,
+            split: metadata.get("split").cloned().unwrap_or_default(),
+            epsilon: number("epsilon")?,
+            steps: number("pgd_steps")? as usize,
+            width,
+            height,
+            clean: intensity(&image.values),
+            attacked: intensity(attacked),
+            perturbation: attacked
+                .iter()
+                .zip(&image.values)
+                .map(|(a, x)| a - x)
+                .collect(),
+            label: classes("label")?,
+            clean_prediction: classes("clean_prediction")?,
+            attacked_prediction: classes("attacked_prediction")?,
+            clean_paper_iou: number("clean_paper_iou")?,
+            attacked_paper_iou: number("attacked_paper_iou")?,
+        })
+    }
+}
+
+/// Image | ground truth | clean prediction | perturbation | attacked image |
+/// attacked prediction, one row per network: what a PGD attack changes.
+pub struct AttackPanels<'a> {
+    attacks: &'a [Attack],
+}
+
+impl<'a> AttackPanels<'a> {
+    /// `attacks` on the same image (e.g. IMEX, ResNet).
+    pub fn new(attacks: &'a [Attack]) -> Self {
+        Self { attacks }
+    }
+
+    /// The largest ε of the rows: the perturbation's colour scale is ±it.
+    fn scale(&self) -> f64 {
+        self.attacks.iter().map(|a| a.epsilon).fold(0.0, f64::max)
+    }
+}
+
+const ATTACK_CAPTION: i32 = 30;
+
+impl Figure for AttackPanels<'_> {
+    fn size(&self) -> (u32, u32) {
+        let rows = self.attacks.len();
+        let (w, h) = grid_size(6, rows, self.attacks[0].width, (150, 70));
+        (w, h + 40 + ATTACK_CAPTION as u32 * rows as u32)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        let first = &self.attacks[0];
+        let (w, h) = (first.width, first.height);
+        let split = match first.split.as_str() {
+            "train" => "training",
+            _ => "validation",
+        };
+        let root = root.titled(
+            &format!(
+                "Q-tips {split} image #{}: PGD, L∞ ε = {} on the normalised input, {} steps of ε/4",
+                first.image_index, first.epsilon, first.steps
+            ),
+            (FONT, TITLE_SIZE),
+        )?;
+        let (full_width, full_height) = root.dim_in_pixel();
+        let captions = ATTACK_CAPTION as u32 * self.attacks.len() as u32;
+        let (upper, legend) = root.split_vertically(full_height - 60);
+        let (grid, notes) = upper.split_vertically(full_height - 60 - captions);
+        let (grid, bar) = grid.split_horizontally(full_width - 140);
+        let epsilon = self.scale();
+        let titles: Vec<String> = [
+            "image",
+            "ground truth",
+            "prediction",
+            "perturbation δ",
+            "attacked image",
+            "attacked prediction",
+        ]
+        .map(String::from)
+        .to_vec();
+        let rows: Vec<(String, Vec<Raster>)> = self
+            .attacks
+            .iter()
+            .map(|a| {
+                let delta = Raster::from_fn(w, h, |i| {
+                    super::figure::diverging(0.5 + 0.5 * a.perturbation[i] as f64 / epsilon)
+                });
+                let cells = vec![
+                    grey(&a.clean, w, h),
+                    class_map(&a.label, w, h),
+                    class_map(&a.clean_prediction, w, h),
+                    delta,
+                    grey(&a.attacked, w, h),
+                    class_map(&a.attacked_prediction, w, h),
+                ];
+                let name = a.network.split(',').next().unwrap_or("").to_string();
+                (name, cells)
+            })
+            .collect();
+        draw_grid(&grid, &titles, &rows)?;
+        for (k, a) in self.attacks.iter().enumerate() {
+            let text = format!(
+                "{}: paper IoU {:.3} clean, {:.3} attacked (ε = {})",
+                a.network, a.clean_paper_iou, a.attacked_paper_iou, a.epsilon
+            );
+            notes.draw(&Text::new(
+                text,
+                (ROW_LABEL, k as i32 * ATTACK_CAPTION + 4),
+                (FONT, LABEL_SIZE - 2).into_font(),
+            ))?;
+        }
+        colour_bar(
+            &bar,
+            "δ (normalised input)",
+            (-epsilon, epsilon),
+            super::figure::diverging,
+        )?;
+        class_legend(&legend)
+    }
+}

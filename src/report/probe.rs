@@ -4,7 +4,12 @@
 
 use super::curves::{Curve, CurveGrid, CurvePanel};
 use super::figure::save;
+use super::panels::{Attack, AttackPanels};
+use super::propagation::{SensitivityMaps, SensitivityRow};
 use super::study::{colour, group_label, Group, Study};
+use super::task;
+use crate::config::Task;
+use crate::results::RunRecord;
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -207,37 +212,24 @@ pub fn probe_figures(study: &Study, out: &Path) -> Result<Vec<PathBuf>> {
         growth,
     )?;
     let sigma = |r: &Row| number(r, "sigma");
+    let noise_panels = noise_metrics(task(study))
+        .into_iter()
+        .map(|(column, title, label, range)| {
+            panel(
+                study,
+                (title, "noise σ (in data standard deviations)", label),
+                "noise.csv",
+                &[("", false, &all)],
+                &sigma,
+                &|r| number(r, column),
+                range,
+            )
+        })
+        .collect::<Result<Vec<_>>>()?;
     figure(
         "noise",
         &format!("{}: additive Gaussian noise", study.name),
-        vec![
-            panel(
-                study,
-                (
-                    "paper's IoU under noise",
-                    "noise σ (in data standard deviations)",
-                    "paper IoU",
-                ),
-                "noise.csv",
-                &[("", false, &all)],
-                &sigma,
-                &|r| number(r, "paper_iou"),
-                Some(0.0..1.0),
-            )?,
-            panel(
-                study,
-                (
-                    "loss under noise",
-                    "noise σ (in data standard deviations)",
-                    "weighted cross-entropy",
-                ),
-                "noise.csv",
-                &[("", false, &all)],
-                &sigma,
-                &|r| number(r, "loss"),
-                None,
-            )?,
-        ],
+        noise_panels,
     )?;
     let fgsm = |r: &Row| r.get("method").is_some_and(|m| m == "fgsm");
     let pgd = |r: &Row| r.get("method").is_some_and(|m| m == "pgd");
@@ -296,6 +288,8 @@ pub fn probe_figures(study: &Study, out: &Path) -> Result<Vec<PathBuf>> {
             Some(0.0..1.0),
         )?],
     )?;
+    files.extend(attack_figure(study, out)?);
+    files.extend(receptive_field_maps(study, out)?);
     let (markdown, csv) = table(study)?;
     for (extension, text) in [("md", markdown), ("csv", csv)] {
         let path = out.join(format!("{}_probe_table.{extension}", study.name));
@@ -305,66 +299,136 @@ pub fn probe_figures(study: &Study, out: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// One seed's headline numbers: last layer's median amplification at
-/// relative size 1e-2 and σ_max gain, paper IoU at noise σ = 0.2 and under
-/// PGD at ε = 0.1, and the centre pixel's 90% receptive-field radius.
-fn headline(run: &crate::results::RunRecord) -> Result<[f64; 5]> {
-    let last = |rows: Option<Vec<Row>>, keep: &dyn Fn(&Row) -> bool, column: &str| {
-        rows.and_then(|rows| rows.into_iter().filter(|r| keep(r)).last())
-            .map_or(f64::NAN, |r| number(&r, column))
-    };
-    let near = |r: &Row, column: &str, value: f64| (number(r, column) - value).abs() < 1e-12;
-    Ok([
-        last(
-            rows(run, "perturbation.csv")?,
-            &|r| near(r, "epsilon", TABLE_PERTURBATION),
-            "median",
-        ),
-        last(rows(run, "jacobian.csv")?, &all, "relative_gain"),
-        last(
-            rows(run, "noise.csv")?,
-            &|r| near(r, "sigma", TABLE_NOISE),
-            "paper_iou",
-        ),
-        last(
-            rows(run, "adversarial.csv")?,
-            &|r| near(r, "epsilon", TABLE_ATTACK) && r.get("method").is_some_and(|m| m == "pgd"),
-            "paper_iou",
-        ),
-        last(
-            rows(run, "receptive_field.csv")?,
-            &|r| number(r, "position") == 0.0,
-            "r90",
-        ),
-    ])
+/// (column of noise.csv, panel title, axis label, fixed y range) of the noise
+/// figure's panels, for the study's task.
+type NoiseMetric = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<std::ops::Range<f64>>,
+);
+
+fn noise_metrics(task: Task) -> Vec<NoiseMetric> {
+    match task {
+        Task::Segmentation => vec![
+            (
+                "paper_iou",
+                "paper's IoU under noise",
+                "paper IoU",
+                Some(0.0..1.0),
+            ),
+            ("loss", "loss under noise", "weighted cross-entropy", None),
+        ],
+        Task::Depth => vec![
+            (
+                "delta1",
+                "share of pixels with δ < 1.25 under noise",
+                "δ < 1.25",
+                Some(0.0..1.0),
+            ),
+            ("rmse", "RMSE under noise", "RMSE (m)", None),
+        ],
+    }
 }
 
-const HEADLINE_COLUMNS: [&str; 5] = [
-    "amplification at the last layer (ε = 1e-2, median)",
-    "σ_max gain at the last layer",
-    "paper IoU at noise σ = 0.2",
-    "paper IoU under PGD ε = 0.1",
-    "90% receptive-field radius (px)",
-];
+/// A headline number of the table: its column title, the probe file, which
+/// of its rows (the last one kept), and which column.
+struct Headline {
+    title: &'static str,
+    file: &'static str,
+    keep: fn(&Row) -> bool,
+    column: &'static str,
+}
+
+fn near(r: &Row, column: &str, value: f64) -> bool {
+    (number(r, column) - value).abs() < 1e-12
+}
+
+/// The headline numbers: last layer's median amplification at relative size
+/// 1e-2 and σ_max gain, the task's main metric at noise σ = 0.2 (paper IoU;
+/// depth: δ < 1.25) and, for segmentation, paper IoU under PGD at ε = 0.1,
+/// and the centre pixel's 90% receptive-field radius.
+fn headlines(task: Task) -> Vec<Headline> {
+    let mut out = vec![
+        Headline {
+            title: "amplification at the last layer (ε = 1e-2, median)",
+            file: "perturbation.csv",
+            keep: |r| near(r, "epsilon", TABLE_PERTURBATION),
+            column: "median",
+        },
+        Headline {
+            title: "σ_max gain at the last layer",
+            file: "jacobian.csv",
+            keep: all,
+            column: "relative_gain",
+        },
+    ];
+    let at_noise = |r: &Row| near(r, "sigma", TABLE_NOISE);
+    out.extend(match task {
+        Task::Segmentation => vec![
+            Headline {
+                title: "paper IoU at noise σ = 0.2",
+                file: "noise.csv",
+                keep: at_noise,
+                column: "paper_iou",
+            },
+            Headline {
+                title: "paper IoU under PGD ε = 0.1",
+                file: "adversarial.csv",
+                keep: |r| {
+                    near(r, "epsilon", TABLE_ATTACK) && r.get("method").is_some_and(|m| m == "pgd")
+                },
+                column: "paper_iou",
+            },
+        ],
+        Task::Depth => vec![Headline {
+            title: "δ < 1.25 at noise σ = 0.2",
+            file: "noise.csv",
+            keep: at_noise,
+            column: "delta1",
+        }],
+    });
+    out.push(Headline {
+        title: "90% receptive-field radius (px)",
+        file: "receptive_field.csv",
+        keep: |r| number(r, "position") == 0.0,
+        column: "r90",
+    });
+    out
+}
+
+/// One seed's headline numbers (NaN where it was not probed).
+fn headline(run: &crate::results::RunRecord, headlines: &[Headline]) -> Result<Vec<f64>> {
+    headlines
+        .iter()
+        .map(|h| {
+            Ok(rows(run, h.file)?
+                .and_then(|rows| rows.into_iter().rfind(|r| (h.keep)(r)))
+                .map_or(f64::NAN, |r| number(&r, h.column)))
+        })
+        .collect()
+}
 
 /// Markdown and CSV of the headline numbers, mean ± sample std over seeds.
 fn table(study: &Study) -> Result<(String, String)> {
+    let headlines = headlines(task(study));
+    let titles: Vec<&str> = headlines.iter().map(|h| h.title).collect();
     let mut markdown = format!(
         "| network | seeds | {} |\n|{}\n",
-        HEADLINE_COLUMNS.join(" | "),
-        " --- |".repeat(HEADLINE_COLUMNS.len() + 2)
+        titles.join(" | "),
+        " --- |".repeat(titles.len() + 2)
     );
     let mut csv = String::from("network,seeds");
-    for c in HEADLINE_COLUMNS {
+    for c in &titles {
         csv.push_str(&format!(",\"{c} mean\",\"{c} std\""));
     }
     csv.push('\n');
     for (g, group) in study.groups.iter().enumerate() {
-        let probed: Vec<[f64; 5]> = group
+        let probed: Vec<Vec<f64>> = group
             .runs
             .iter()
             .filter(|r| r.dir.join(PROBE_DIR).join("probe.json").exists())
-            .map(headline)
+            .map(|r| headline(r, &headlines))
             .collect::<Result<_>>()?;
         if probed.is_empty() {
             continue;
@@ -372,7 +436,7 @@ fn table(study: &Study) -> Result<(String, String)> {
         let name = probed_label(study, g, 1);
         markdown.push_str(&format!("| {name} | {} |", probed.len()));
         csv.push_str(&format!("{name},{}", probed.len()));
-        for k in 0..HEADLINE_COLUMNS.len() {
+        for k in 0..headlines.len() {
             let values: Vec<f64> = probed.iter().map(|p| p[k]).collect();
             let stats = super::table::Summary::of(&values);
             markdown.push_str(&format!(" {} |", stats.show(3, 1.0, " ± ")));
@@ -387,3 +451,108 @@ fn table(study: &Study) -> Result<(String, String)> {
     }
     Ok((markdown, csv))
 }
+
+/// The first probed seed of `group` whose probe folder holds `file`.
+fn first_with<'a>(group: &'a Group, file: &str) -> Option<&'a RunRecord> {
+    group
+        .runs
+        .iter()
+        .find(|r| r.dir.join(PROBE_DIR).join(file).is_file())
+}
+
+/// "IMEXnet, seed 0": the group's network and the run's seed.
+fn network_and_seed(study: &Study, g: usize, run: &RunRecord) -> String {
+    format!(
+        "{}, seed {}",
+        probed_label(study, g, 1),
+        run.config.experiment.seed
+    )
+}
+
+/// One image's PGD attack on each network (its first probed seed):
+/// `STUDY_probe_attack_example`.
+fn attack_figure(study: &Study, out: &Path) -> Result<Vec<PathBuf>> {
+    let mut attacks = Vec::new();
+    for (g, group) in study.groups.iter().enumerate() {
+        if let Some(run) = first_with(group, ATTACK_EXAMPLE) {
+            let path = run.dir.join(PROBE_DIR).join(ATTACK_EXAMPLE);
+            attacks.push(Attack::read(&path, &network_and_seed(study, g, run))?);
+        }
+    }
+    if attacks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let path = out.join(format!("{}_probe_attack_example", study.name));
+    save(&AttackPanels::new(&attacks), &path)
+}
+
+/// The effective receptive fields of each network (its first probed seed)
+/// on a log scale, in the propagation figure's layout:
+/// `STUDY_probe_receptive_field_maps`.
+fn receptive_field_maps(study: &Study, out: &Path) -> Result<Vec<PathBuf>> {
+    let mut rows = Vec::new();
+    let mut geometry = None;
+    for (g, group) in study.groups.iter().enumerate() {
+        let Some(run) = first_with(group, RECEPTIVE_FIELD_MAPS) else {
+            continue;
+        };
+        let path = run.dir.join(PROBE_DIR).join(RECEPTIVE_FIELD_MAPS);
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let file = npyz::NpyFile::new(&bytes[..])
+            .with_context(|| format!("reading {}", path.display()))?;
+        let (positions, height, width) = match file.shape() {
+            &[p, h, w] => (p as usize, h as usize, w as usize),
+            shape => anyhow::bail!("{}: shape {shape:?}, not [positions, H, W]", path.display()),
+        };
+        let values: Vec<f32> = file.into_vec()?;
+        let summary = self::rows(run, "receptive_field.csv")?.unwrap_or_default();
+        let pixels: Vec<(usize, usize)> = summary
+            .iter()
+            .map(|r| (number(r, "row") as usize, number(r, "column") as usize))
+            .collect();
+        if pixels.len() != positions {
+            anyhow::bail!(
+                "{}: {positions} maps, but receptive_field.csv lists {} pixels",
+                path.display(),
+                pixels.len()
+            );
+        }
+        rows.push(SensitivityRow {
+            label: network_and_seed(study, g, run),
+            colour: colour(study, g),
+            maps: values.chunks(height * width).map(<[f32]>::to_vec).collect(),
+            r50: summary.iter().map(|r| number(r, "r50")).collect(),
+        });
+        geometry = Some((pixels, height, width, &run.config.model));
+    }
+    let Some((positions, height, width, model)) = geometry else {
+        return Ok(Vec::new());
+    };
+    let figure = SensitivityMaps {
+        title: format!(
+            "{}: effective receptive fields Σ_c |∂z_c(p)/∂x|, mean over the probed images",
+            study.name
+        ),
+        width,
+        height,
+        positions,
+        rows,
+        explicit_radius: explicit_radius(model),
+    };
+    let path = out.join(format!("{}_probe_receptive_field_maps", study.name));
+    save(&figure, &path)
+}
+
+/// How far the network's 3×3 steps alone reach: one pixel per opening layer
+/// (the first of a block), two per residual layer (K then Kᵀ).
+pub fn explicit_radius(model: &crate::config::ModelSection) -> usize {
+    model
+        .depths
+        .iter()
+        .map(|&d| 1 + 2 * d.saturating_sub(1))
+        .sum()
+}
+
+/// The files of a probe folder the report's image figures read.
+const ATTACK_EXAMPLE: &str = "adversarial_example.safetensors";
+const RECEPTIVE_FIELD_MAPS: &str = "receptive_field.npy";

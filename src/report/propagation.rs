@@ -10,8 +10,8 @@
 //! step; the implicit step adds 2hα more, so its spread grows as 2n(h + hα).
 
 use super::figure::{
-    axes, colour_bar, legend, viridis, Figure, Raster, BLUE, FONT, GREEN, LABEL_SIZE, TITLE_SIZE,
-    VERMILLION,
+    axes, colour_bar, legend, viridis, Figure, Raster, BLUE, FONT, GREEN, GREY, LABEL_SIZE,
+    TITLE_SIZE, VERMILLION,
 };
 use crate::model::explicit::conv3x3;
 use crate::model::implicit::FourierBasis;
@@ -170,11 +170,77 @@ impl PropagationFigure {
 }
 
 fn log_magnitude(values: &[f32]) -> Vec<f64> {
-    let peak = values.iter().fold(0f32, |m, v| m.max(v.abs())) as f64;
+    let peak = peak(values);
     values
         .iter()
         .map(|&v| ((v.abs() as f64) / peak).log10().max(-FLOOR))
         .collect()
+}
+
+/// A heat map of log10(|v| / max|v|) on [−FLOOR, 0] in viridis, pixels that
+/// are exactly zero black.
+pub fn log_heat_map(values: &[f32], width: usize, height: usize) -> Raster {
+    let logs = log_magnitude(values);
+    Raster::from_fn(width, height, |i| {
+        if values[i] == 0.0 {
+            BLACK
+        } else {
+            viridis(1.0 + logs[i] / FLOOR)
+        }
+    })
+}
+
+/// A line of a [`Profile`]: label, colour, points.
+pub type Line = (String, RGBColor, Vec<(f64, f64)>);
+
+/// A line plot of log-magnitudes along a row of pixels.
+pub struct Profile<'a> {
+    pub caption: &'a str,
+    pub x_desc: &'a str,
+    pub y_desc: &'a str,
+    pub x: std::ops::Range<f64>,
+    pub y: std::ops::Range<f64>,
+    /// Label, colour and points of each line.
+    pub lines: Vec<Line>,
+    /// x positions of dashed grey vertical lines, and their legend label.
+    pub marks: (Vec<f64>, &'a str),
+}
+
+/// Draws `profile` in `area`.
+pub fn draw_profile<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    profile: &Profile,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let mut chart = ChartBuilder::on(area)
+        .caption(profile.caption, (FONT, LABEL_SIZE))
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(80)
+        .build_cartesian_2d(profile.x.clone(), profile.y.clone())?;
+    axes(&mut chart, profile.x_desc, profile.y_desc)?;
+    let (marks, mark_label) = &profile.marks;
+    for (k, &x) in marks.iter().enumerate() {
+        let style = GREY.stroke_width(2);
+        let line = vec![(x, profile.y.start), (x, profile.y.end)];
+        let series = chart.draw_series(DashedLineSeries::new(line, 8, 6, style))?;
+        if k == 0 {
+            series
+                .label(*mark_label)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 12, y)], style));
+        }
+    }
+    for (label, colour, points) in &profile.lines {
+        let style = colour.stroke_width(3);
+        chart
+            .draw_series(LineSeries::new(points.iter().copied(), style))?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 28, y)], style));
+    }
+    legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+    Ok(())
 }
 
 const SCALE: u32 = 3;
@@ -207,49 +273,189 @@ impl Figure for PropagationFigure {
         for (k, (title, values)) in panels.enumerate() {
             let x = 20 + k as i32 * (side as i32 + 40);
             super::figure::centred_text(&maps, &title, (x + side as i32 / 2, 10), LABEL_SIZE - 2)?;
-            let logs = log_magnitude(&values);
-            let raster = Raster::from_fn(self.demo.size, self.demo.size, |i| {
-                if values[i] == 0.0 {
-                    BLACK
-                } else {
-                    viridis(1.0 + logs[i] / FLOOR)
-                }
-            });
+            let raster = log_heat_map(&values, self.demo.size, self.demo.size);
             raster.enlarged(SCALE).draw(&maps, (x, 40))?;
         }
         colour_bar(&bar, "log10 |Y| / max |Y|", (-FLOOR, 0.0), viridis)?;
 
         let half = self.demo.size as f64 / 2.0;
-        let mut chart = ChartBuilder::on(&profile)
-            .caption(
-                "profile through the centre row (black pixels above: exactly zero)",
-                (FONT, LABEL_SIZE),
-            )
-            .margin(20)
-            .x_label_area_size(50)
-            .y_label_area_size(80)
-            .build_cartesian_2d(-half..half, -12.0..0.5)?;
-        axes(
-            &mut chart,
-            "distance from the impulse (pixels)",
-            "log10 |Y| / max |Y|",
-        )?;
         let row = self.demo.size / 2;
-        for (response, colour) in self.responses.iter().zip(COLOURS) {
-            let peak = response.values.iter().fold(0f32, |m, v| m.max(v.abs())) as f64;
-            let points: Vec<(f64, f64)> = (0..self.demo.size)
-                .map(|x| (x, response.values[row * self.demo.size + x].abs() as f64))
-                .filter(|(_, v)| *v > 0.0)
-                .map(|(x, v)| (x as f64 - half, (v / peak).log10()))
-                .collect();
-            let style = colour.stroke_width(3);
-            chart
-                .draw_series(LineSeries::new(points, style))?
-                .label(&response.label)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 28, y)], style));
+        let lines = self
+            .responses
+            .iter()
+            .zip(COLOURS)
+            .map(|(response, colour)| {
+                let values = &response.values[row * self.demo.size..(row + 1) * self.demo.size];
+                let peak = peak(&response.values);
+                (
+                    response.label.clone(),
+                    colour,
+                    row_profile(values, peak, half),
+                )
+            })
+            .collect();
+        draw_profile(
+            &profile,
+            &Profile {
+                caption: "profile through the centre row (black pixels above: exactly zero)",
+                x_desc: "distance from the impulse (pixels)",
+                y_desc: "log10 |Y| / max |Y|",
+                x: -half..half,
+                y: -12.0..0.5,
+                lines,
+                marks: (Vec::new(), ""),
+            },
+        )
+    }
+}
+
+/// max |v|.
+pub fn peak(values: &[f32]) -> f64 {
+    values.iter().fold(0f32, |m, v| m.max(v.abs())) as f64
+}
+
+/// (x − origin, log10 |v| / peak) along a row of a map, zeros left out.
+pub fn row_profile(values: &[f32], peak: f64, origin: f64) -> Vec<(f64, f64)> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(x, v)| (x, v.abs() as f64))
+        .filter(|(_, v)| *v > 0.0)
+        .map(|(x, v)| (x as f64 - origin, (v / peak).log10()))
+        .collect()
+}
+
+/// One network's effective receptive fields, as `imex-run probe` measures
+/// them: E_p(q) = mean over images of Σ_c |∂z_c(p)/∂x(q)| for each probed
+/// output pixel p, row-major.
+#[derive(Debug, Clone)]
+pub struct SensitivityRow {
+    /// The network, e.g. "IMEXnet, seed 0".
+    pub label: String,
+    pub colour: RGBColor,
+    pub maps: Vec<Vec<f32>>,
+    /// The radius holding half of each map's mass (pixels).
+    pub r50: Vec<f64>,
+}
+
+/// The trained networks' receptive fields in the layout of the propagation
+/// figure: log-scale heat maps (a row per network, a column per pixel p),
+/// and the profile through the first p's row.
+pub struct SensitivityMaps {
+    pub title: String,
+    pub width: usize,
+    pub height: usize,
+    /// The probed pixels (row, column), as the maps are ordered.
+    pub positions: Vec<(usize, usize)>,
+    pub rows: Vec<SensitivityRow>,
+    /// How far 3×3 steps alone reach (pixels): the explicit receptive field.
+    pub explicit_radius: usize,
+}
+
+const MAP_LABEL: i32 = 120;
+const MAP_GAP: i32 = 50;
+const MAP_TOP: i32 = 40;
+const PROFILE_HEIGHT: u32 = 420;
+
+impl SensitivityMaps {
+    fn side(&self) -> i32 {
+        self.width as i32 * SCALE as i32
+    }
+
+    /// From one column of maps to the next: room for the captions too.
+    fn pitch(&self) -> i32 {
+        self.side().max(200) + MAP_GAP
+    }
+}
+
+impl Figure for SensitivityMaps {
+    fn size(&self) -> (u32, u32) {
+        let columns = self.positions.len() as i32;
+        let rows = self.rows.len() as i32;
+        let width = MAP_LABEL + columns * self.pitch() + 150;
+        let height = 50 + MAP_TOP + rows * (self.height as i32 * SCALE as i32 + MAP_GAP);
+        (width.max(1200) as u32, height as u32 + PROFILE_HEIGHT)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        let root = root.titled(&self.title, (FONT, TITLE_SIZE))?;
+        let (full_width, full_height) = root.dim_in_pixel();
+        let (maps, profile) = root.split_vertically(full_height - PROFILE_HEIGHT);
+        let (maps, bar) = maps.split_horizontally(full_width - 140);
+        let (side, map_height) = (self.side(), self.height as i32 * SCALE as i32);
+        let scale = SCALE as i32;
+        for (k, &(row, column)) in self.positions.iter().enumerate() {
+            let x = MAP_LABEL + k as i32 * self.pitch();
+            let title = format!("p = ({row}, {column})");
+            super::figure::centred_text(&maps, &title, (x + side / 2, 5), LABEL_SIZE - 2)?;
         }
-        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
-        Ok(())
+        for (r, network) in self.rows.iter().enumerate() {
+            let y = MAP_TOP + r as i32 * (map_height + MAP_GAP);
+            for (line, text) in network.label.split(", ").enumerate() {
+                super::figure::centred_text(
+                    &maps,
+                    text,
+                    (MAP_LABEL / 2, y + map_height / 2 - 20 + 24 * line as i32),
+                    LABEL_SIZE - 2,
+                )?;
+            }
+            for (k, (map, &(row, column))) in network.maps.iter().zip(&self.positions).enumerate() {
+                let x = MAP_LABEL + k as i32 * self.pitch();
+                log_heat_map(map, self.width, self.height)
+                    .enlarged(SCALE)
+                    .draw(&maps, (x, y))?;
+                let (px, py) = (x + column as i32 * scale, y + row as i32 * scale);
+                maps.draw(&Rectangle::new(
+                    [(px - 3, py - 3), (px + scale + 2, py + scale + 2)],
+                    WHITE.stroke_width(1),
+                ))?;
+                let caption = format!("half the mass within {:.1} px", network.r50[k]);
+                super::figure::centred_text(
+                    &maps,
+                    &caption,
+                    (x + side / 2, y + map_height + 6),
+                    LABEL_SIZE - 4,
+                )?;
+            }
+        }
+        colour_bar(&bar, "log10 E_p / max E_p", (-FLOOR, 0.0), viridis)?;
+
+        let (row, column) = self.positions[0];
+        let lines: Vec<Line> = self
+            .rows
+            .iter()
+            .map(|network| {
+                let map = &network.maps[0];
+                let values = &map[row * self.width..(row + 1) * self.width];
+                let points = row_profile(values, peak(map), column as f64);
+                (network.label.clone(), network.colour, points)
+            })
+            .collect();
+        let lowest = lines
+            .iter()
+            .flat_map(|(_, _, points)| points.iter().map(|p| p.1))
+            .fold(0.0, f64::min);
+        let radius = self.explicit_radius as f64;
+        draw_profile(
+            &profile,
+            &Profile {
+                caption: &format!(
+                    "profile through the row of p = ({row}, {column}) (white square above: p)"
+                ),
+                x_desc: "distance from p along its row (pixels)",
+                y_desc: "log10 E_p / max E_p",
+                x: -(column as f64)..(self.width - column) as f64,
+                y: (lowest.floor() - 0.5).max(-12.0)..0.5,
+                lines,
+                marks: (
+                    vec![-radius, radius],
+                    &format!("reach of the 3×3 steps alone, ±{} px", self.explicit_radius),
+                ),
+            },
+        )
     }
 }
 
