@@ -88,7 +88,7 @@ pub const GRADIENTS_VS_CPU: Tolerance = Tolerance {
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Pass,
-    /// Outside the float32 tolerance, inside the TF32 one (CUDA only).
+    /// Outside the float32 tolerance, inside the TF32 one (a GPU only).
     PassTf32,
     Fail,
 }
@@ -501,7 +501,7 @@ impl BackendTask for Check {
         accelerator: Accelerator,
     ) -> Result<Vec<CheckRow>> {
         let o = self.0;
-        let tf32 = accelerator == Accelerator::Cuda;
+        let tf32 = accelerator.may_use_tf32();
         let mut rows = Vec::new();
         for arch in [Arch::Imex, Arch::Resnet] {
             let started = std::time::Instant::now();

@@ -1,29 +1,45 @@
-//! Choosing the backend: Flex on the CPU, CubeCL on an NVIDIA GPU. The model
-//! and training code are generic; this is the one place that names backends.
+//! Choosing the backend: Flex on the CPU, CubeCL on an NVIDIA GPU, and, in a
+//! build with the `tch` feature, LibTorch (burn-tch) on the CPU or a GPU. The
+//! model and training code are generic; this is the one place that names
+//! backends.
 
 use crate::config::Device;
 use crate::error::Failure;
 use anyhow::Result;
 use burn::backend::{cuda::CudaDevice, Autodiff, Cuda, Flex};
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::Tensor;
 
 pub type CpuBackend = Autodiff<Flex>;
 pub type CudaBackend = Autodiff<Cuda>;
+#[cfg(feature = "tch")]
+pub type TchBackend = Autodiff<burn::backend::LibTorch<f32>>;
 
 /// A resolved device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accelerator {
     Cpu,
     Cuda,
+    /// LibTorch on the CPU (`None`) or on CUDA device N.
+    Tch(Option<usize>),
 }
 
 impl Accelerator {
-    pub fn label(self) -> &'static str {
+    /// The device and its backend, as run.json and the logs name them.
+    pub fn label(self) -> String {
         match self {
-            Accelerator::Cpu => "cpu (burn-flex)",
-            Accelerator::Cuda => "cuda:0 (burn-cuda)",
+            Accelerator::Cpu => "cpu (burn-flex)".into(),
+            Accelerator::Cuda => "cuda:0 (burn-cuda)".into(),
+            Accelerator::Tch(None) => "cpu (burn-tch, LibTorch)".into(),
+            Accelerator::Tch(Some(n)) => format!("cuda:{n} (burn-tch, LibTorch)"),
         }
+    }
+
+    /// Whether the device may multiply float32 as TF32: CubeCL's matrix
+    /// products do on Ampere and later, and so do LibTorch's cuDNN
+    /// convolutions (PyTorch's default `allow_tf32` for cuDNN).
+    pub fn may_use_tf32(self) -> bool {
+        matches!(self, Accelerator::Cuda | Accelerator::Tch(Some(_)))
     }
 }
 
@@ -54,20 +70,27 @@ pub fn keep_freed_memory() {
     }
 }
 
-/// Whether a CUDA device answers: the driver is loaded at run time, so the
-/// only reliable test is to put a tensor on it (panics are caught and hushed).
-pub fn cuda_available() -> bool {
+/// Whether `device` answers: drivers and libraries are loaded at run time,
+/// so the only reliable test is to put a tensor on it (panics are caught and
+/// hushed).
+fn answers<B: Backend>(device: &B::Device) -> bool {
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let ok = std::panic::catch_unwind(|| {
-        Tensor::<Cuda, 1>::ones([1], &CudaDevice::default()).into_data();
-    })
+    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Tensor::<B, 1>::ones([1], device).into_data();
+    }))
     .is_ok();
     std::panic::set_hook(hook);
     ok
 }
 
-/// `cpu` and `cuda` as asked (CUDA must answer), `auto` = CUDA when present.
+/// Whether a CUDA device answers to CubeCL.
+pub fn cuda_available() -> bool {
+    answers::<Cuda>(&CudaDevice::default())
+}
+
+/// `cpu`, `cuda` and the LibTorch devices as asked (a GPU must answer),
+/// `auto` = CubeCL's CUDA when present, else the CPU.
 pub fn resolve(requested: Device) -> Result<Accelerator> {
     match requested {
         Device::Cpu => Ok(Accelerator::Cpu),
@@ -79,7 +102,38 @@ pub fn resolve(requested: Device) -> Result<Accelerator> {
         )
         .into()),
         Device::Auto => Ok(if cuda_available() { Accelerator::Cuda } else { Accelerator::Cpu }),
+        Device::Tch => resolve_tch(None),
+        Device::TchCuda(n) => resolve_tch(Some(n)),
     }
+}
+
+#[cfg(feature = "tch")]
+fn resolve_tch(cuda: Option<usize>) -> Result<Accelerator> {
+    use burn::backend::libtorch::LibTorchDevice;
+    let device = cuda.map_or(LibTorchDevice::Cpu, LibTorchDevice::Cuda);
+    match cuda {
+        Some(n) if !answers::<burn::backend::LibTorch<f32>>(&device) => {
+            Err(Failure::Device(format!(
+                "LibTorch's CUDA device {n} was asked for (device = \"{}\") but does not answer: \
+             is the NVIDIA driver loaded, does the PyTorch this binary was built against have \
+             CUDA, and is there a GPU {n}?",
+                Device::TchCuda(n)
+            ))
+            .into())
+        }
+        _ => Ok(Accelerator::Tch(cuda)),
+    }
+}
+
+#[cfg(not(feature = "tch"))]
+fn resolve_tch(cuda: Option<usize>) -> Result<Accelerator> {
+    let asked = cuda.map_or(Device::Tch, Device::TchCuda);
+    Err(Failure::Device(format!(
+        "device = \"{asked}\" runs on LibTorch, and this imex-run was built without it: \
+         build with the `tch` feature against PyTorch 2.9 \
+         (LIBTORCH_USE_PYTORCH=1 cargo build --release --features tch; README, \"LibTorch\")"
+    ))
+    .into())
 }
 
 /// Runs `task` on the backend of `accelerator`.
@@ -87,5 +141,13 @@ pub fn dispatch<T: BackendTask>(accelerator: Accelerator, task: T) -> Result<T::
     match accelerator {
         Accelerator::Cpu => task.run::<CpuBackend>(Default::default(), accelerator),
         Accelerator::Cuda => task.run::<CudaBackend>(CudaDevice::default(), accelerator),
+        #[cfg(feature = "tch")]
+        Accelerator::Tch(cuda) => {
+            use burn::backend::libtorch::LibTorchDevice;
+            let device = cuda.map_or(LibTorchDevice::Cpu, LibTorchDevice::Cuda);
+            task.run::<TchBackend>(device, accelerator)
+        }
+        #[cfg(not(feature = "tch"))]
+        Accelerator::Tch(_) => unreachable!("resolve refuses LibTorch devices without the feature"),
     }
 }

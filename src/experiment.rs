@@ -37,7 +37,7 @@ pub fn run_experiment(options: &RunOptions) -> Result<PathBuf> {
         data.train.width
     );
     let (mut run, resume) =
-        match RunFolder::open(&cfg, &data, accelerator.label(), options.existing)? {
+        match RunFolder::open(&cfg, &data, &accelerator.label(), options.existing)? {
             Opened::Ready(run, resume) => (run, resume),
             Opened::AlreadyFinished(dir) => {
                 tracing::info!(

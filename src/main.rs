@@ -39,22 +39,15 @@ struct TrainArgs {
     /// Override one key, Hydra-style: --set model.h=0.5 (repeatable)
     #[arg(long = "set", value_name = "KEY=VALUE")]
     overrides: Vec<String>,
-    /// Device, overriding experiment.device
-    #[arg(long, value_enum)]
-    device: Option<DeviceArg>,
+    /// Device, overriding experiment.device: cpu, cuda, auto, tch, tch-cuda[:N]
+    #[arg(long)]
+    device: Option<Device>,
     /// Start over if the run folder already holds a run
     #[arg(long, conflicts_with = "resume")]
     restart: bool,
     /// Resume the run in the folder even if the experiment changed (e.g. more epochs)
     #[arg(long)]
     resume: bool,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-enum DeviceArg {
-    Cpu,
-    Cuda,
-    Auto,
 }
 
 #[derive(Subcommand, Debug)]
@@ -187,8 +180,9 @@ fn at_least_one(text: &str) -> Result<usize, String> {
 
 #[derive(clap::Args, Debug)]
 struct BenchArgs {
-    #[arg(long, value_enum, default_value = "cpu")]
-    device: DeviceArg,
+    /// cpu, cuda, auto, tch or tch-cuda[:N]
+    #[arg(long, default_value = "cpu")]
+    device: Device,
     /// narrow (8/16/32), paper (64/128/256) or all
     #[arg(long, default_value = "all", value_parser = ["narrow", "paper", "all"])]
     geometry: String,
@@ -217,9 +211,10 @@ struct BenchArgs {
 
 #[derive(clap::Args, Debug)]
 struct CheckArgs {
-    /// Device to check (its results are compared with the CPU's and the peer's)
-    #[arg(long, value_enum, default_value = "auto")]
-    device: DeviceArg,
+    /// Device to check (its results are compared with the CPU's and the peer's):
+    /// cpu, cuda, auto, tch or tch-cuda[:N]
+    #[arg(long, default_value = "auto")]
+    device: Device,
     /// Network of the step comparison: narrow (8/16/32) or paper (64/128/256), 4 layers per block
     #[arg(long, default_value = "paper", value_parser = ["narrow", "paper"])]
     geometry: String,
@@ -255,7 +250,7 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
     let config = args
         .config
         .ok_or_else(|| anyhow::anyhow!("no experiment file given"))?;
-    let device = args.device.map(Device::from);
+    let device = args.device;
     let options = RunOptions {
         config,
         overrides: args.overrides,
@@ -270,16 +265,6 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
     let dir = run_experiment(&options)?;
     println!("run folder: {}", dir.display());
     Ok(())
-}
-
-impl From<DeviceArg> for Device {
-    fn from(d: DeviceArg) -> Self {
-        match d {
-            DeviceArg::Cpu => Device::Cpu,
-            DeviceArg::Cuda => Device::Cuda,
-            DeviceArg::Auto => Device::Auto,
-        }
-    }
 }
 
 fn sweep(args: SweepArgs) -> anyhow::Result<()> {
@@ -315,7 +300,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         ops: !args.skip_ops,
         train: !args.only_ops,
     };
-    let accelerator = resolve(args.device.into())?;
+    let accelerator = resolve(args.device)?;
     let timings = dispatch(accelerator, Bench(options))?;
     if let Some(path) = args.json {
         let report = serde_json::json!({ "device": accelerator.label(), "timings": timings });
@@ -438,7 +423,7 @@ fn check(args: CheckArgs) -> anyhow::Result<()> {
         size: args.size,
         seed: args.seed,
     };
-    let accelerator = resolve(args.device.into())?;
+    let accelerator = resolve(args.device)?;
     let rows = dispatch(accelerator, Check(options))?;
     println!("check on {}", accelerator.label());
     print!("{}", check_table(&rows));

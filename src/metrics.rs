@@ -31,6 +31,11 @@ pub fn paper_iou(prediction: &[u8], label: &[u8]) -> f64 {
         .fold((0u64, 0u64), |(a, o), (&p, &l)| {
             (a + (p & l) as u64, o + (p | l) as u64)
         });
+    paper_iou_of_sums(and, or)
+}
+
+/// The authors' "IoU" from an image's Σ(pred & label) and Σ(pred | label).
+pub fn paper_iou_of_sums(and: u64, or: u64) -> f64 {
     (and as f64 + 1e-6) / (or as f64 + 1e-6)
 }
 
@@ -62,6 +67,29 @@ impl SegmentationMetrics {
         }
         for (p, l) in predictions.chunks(pixels).zip(labels.chunks(pixels)) {
             self.paper_iou_sum += paper_iou(p, l);
+            self.images += 1;
+        }
+        self.weighted_nll += weighted_nll;
+        self.weight += weight;
+    }
+
+    /// Adds what a batch counted on the device: confusion counts
+    /// (`confusion[label · n_classes + prediction]`), each image's
+    /// (Σ pred & label, Σ pred | label), and the loss numerator and
+    /// denominator. The same sums, in the same order, as [`Self::add`].
+    pub fn add_counts(
+        &mut self,
+        confusion: &[u64],
+        bitwise_sums: &[(u64, u64)],
+        weighted_nll: f64,
+        weight: f64,
+    ) {
+        assert_eq!(confusion.len(), self.confusion.len());
+        for (total, &c) in self.confusion.iter_mut().zip(confusion) {
+            *total += c;
+        }
+        for &(and, or) in bitwise_sums {
+            self.paper_iou_sum += paper_iou_of_sums(and, or);
             self.images += 1;
         }
         self.weighted_nll += weighted_nll;
@@ -277,6 +305,26 @@ mod tests {
         assert!((v - (1.0 + 1e-6) / (5.0 + 1e-6)).abs() < 1e-12);
         // all background: 0/0 guarded by 1e-6 → 1.
         assert_eq!(paper_iou(&[0, 0], &[0, 0]), 1.0);
+    }
+
+    #[test]
+    fn counts_add_up_as_the_class_maps_do() {
+        let (predictions, labels) = ([0u8, 1, 1, 3, 2, 0, 0, 3], [0u8, 0, 1, 1, 2, 2, 3, 3]);
+        let mut from_maps = SegmentationMetrics::new(4);
+        from_maps.add(&predictions, &labels, 4, 3.0, 2.0);
+        let mut confusion = vec![0u64; 16];
+        for (&p, &l) in predictions.iter().zip(&labels) {
+            confusion[l as usize * 4 + p as usize] += 1;
+        }
+        let sums = |i: usize| {
+            let (p, l) = (&predictions[4 * i..4 * i + 4], &labels[4 * i..4 * i + 4]);
+            let and = p.iter().zip(l).map(|(&p, &l)| (p & l) as u64).sum();
+            let or = p.iter().zip(l).map(|(&p, &l)| (p | l) as u64).sum();
+            (and, or)
+        };
+        let mut from_counts = SegmentationMetrics::new(4);
+        from_counts.add_counts(&confusion, &[sums(0), sums(1)], 3.0, 2.0);
+        assert_eq!(from_counts, from_maps);
     }
 
     #[test]

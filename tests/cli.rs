@@ -222,110 +222,7 @@ fn data_command_writes_the_authors_layout() {
 
 #[test]
 fn killed_run_resumes_bit_identical() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = tiny_experiment(dir.path(), "imex");
-    let config = config.to_str().unwrap();
-    // Enough epochs that the kills below land inside the run, and a
-    // learning-rate schedule, so that resuming must pick it up mid-way.
-    let epochs = "training.epochs=12";
-    let schedule = "training.lr_schedule=cosine";
-    // The uninterrupted run, under another name.
-    let out = imex_run(
-        &[
-            config,
-            "--set",
-            epochs,
-            "--set",
-            schedule,
-            "--set",
-            "experiment.name=whole",
-        ],
-        dir.path(),
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let whole = dir.path().join("results/whole");
-    // Killed (SIGKILL) at several points: as soon as the CSV has a row, then
-    // after a delay that lands in other phases of the epoch; resumed each time.
-    let run = dir.path().join("results/tiny_imex");
-    for (attempt, delay_ms) in [0u64, 150, 40].into_iter().enumerate() {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_imex-run"))
-            .args([config, "--set", epochs, "--set", schedule])
-            .current_dir(dir.path())
-            .env("RUST_LOG", "warn")
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let rows_before = std::fs::read_to_string(run.join("metrics.csv"))
-            .map(|t| t.lines().count())
-            .unwrap_or(0);
-        let started = std::time::Instant::now();
-        while std::fs::read_to_string(run.join("metrics.csv"))
-            .map(|t| t.lines().count())
-            .unwrap_or(0)
-            <= rows_before.max(1)
-            && started.elapsed().as_secs() < 60
-        {
-            if child.try_wait().unwrap().is_some() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
-        let _ = child.kill();
-        let status = child.wait().unwrap();
-        // The kill must hit a run in progress, or this test would compare two
-        // complete runs and prove nothing about resuming.
-        use std::os::unix::process::ExitStatusExt;
-        assert_eq!(
-            status.signal(),
-            Some(9),
-            "attempt {attempt}: the run ended ({status}) before the kill"
-        );
-        let provenance: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
-        assert_eq!(
-            provenance["status"], "running",
-            "attempt {attempt}: killed after the run ended"
-        );
-        if attempt == 1 {
-            // A torn last line, as a crash in the middle of a write leaves it.
-            let mut f = std::fs::OpenOptions::new()
-                .append(true)
-                .open(run.join("metrics.csv"))
-                .unwrap();
-            std::io::Write::write_all(&mut f, b"3,1e-3,0.12").unwrap();
-        }
-    }
-    let out = imex_run(&[config, "--set", epochs, "--set", schedule], dir.path());
-    assert!(out.status.success(), "{}", stderr(&out));
-    // The schedule as written: 1e-2·(1 + cos(π(e−1)/12))/2 for epoch e.
-    let (header, rows) = read_csv(&whole.join("metrics.csv"));
-    let lr = header.iter().position(|h| h == "learning_rate").unwrap();
-    for (e, row) in rows.iter().enumerate() {
-        let expected = 1e-2 * (1.0 + (std::f64::consts::PI * e as f64 / 12.0).cos()) / 2.0;
-        assert!(
-            (row[lr] - expected).abs() < 1e-15,
-            "epoch {}: {}",
-            e + 1,
-            row[lr]
-        );
-    }
-    let resumed: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
-    assert_eq!(resumed["status"], "finished");
-    assert_eq!(
-        metrics_without_timings(&run.join("metrics.csv")),
-        metrics_without_timings(&whole.join("metrics.csv"))
-    );
-    for file in ["last.safetensors", "best.safetensors"] {
-        let (a, _) =
-            imex_run::model::checkpoint::read_safetensors(&run.join("checkpoints").join(file))
-                .unwrap();
-        let (b, _) =
-            imex_run::model::checkpoint::read_safetensors(&whole.join("checkpoints").join(file))
-                .unwrap();
-        assert!(a == b, "{file} differs from the uninterrupted run");
-    }
+    common::assert_killed_run_resumes_bit_identical(&[]);
 }
 
 /// The CPU kernels reduce over images and pixels in a fixed order, so a run
@@ -727,4 +624,22 @@ fn depth_bad_input_is_refused() {
         3,
         &["pairs.csv"],
     );
+}
+
+#[cfg(not(feature = "tch"))]
+#[test]
+fn libtorch_without_the_feature_names_the_build_command() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("x.toml"), GOOD).unwrap();
+    for device in ["tch", "tch-cuda:1"] {
+        let out = imex_run(&["x.toml", "--device", device], dir.path());
+        assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+        for part in [device, "--features tch", "LIBTORCH_USE_PYTORCH=1"] {
+            assert!(stderr(&out).contains(part), "{part}: {}", stderr(&out));
+        }
+        assert!(!dir.path().join("results").exists());
+    }
+    let out = imex_run(&["x.toml", "--device", "tch-gpu"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("tch-cuda:N"), "{}", stderr(&out));
 }

@@ -221,15 +221,75 @@ mod defaults {
     }
 }
 
-/// Where to train.
+/// Where to train: Burn's own backends (Flex on the CPU, CubeCL on an NVIDIA
+/// GPU), or LibTorch through burn-tch (a build with the `tch` feature).
+/// Written as `"cpu"`, `"cuda"`, `"auto"`, `"tch"` or `"tch-cuda[:N]"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(try_from = "String", into = "String")]
 pub enum Device {
     #[default]
     Cpu,
     Cuda,
     /// CUDA when available, else CPU.
     Auto,
+    /// LibTorch on the CPU.
+    Tch,
+    /// LibTorch on CUDA device N.
+    TchCuda(usize),
+}
+
+impl std::str::FromStr for Device {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let index = |n: &str| n.parse::<usize>().ok();
+        match text {
+            "cpu" => Ok(Device::Cpu),
+            "cuda" => Ok(Device::Cuda),
+            "auto" => Ok(Device::Auto),
+            "tch" => Ok(Device::Tch),
+            "tch-cuda" => Ok(Device::TchCuda(0)),
+            _ => text
+                .strip_prefix("tch-cuda:")
+                .and_then(index)
+                .map(Device::TchCuda)
+                // Serde's wording, so that the message names the choices and
+                // suggests the nearest (config::messages).
+                .ok_or_else(|| {
+                    format!(
+                        "unknown variant `{text}`, expected one of `cpu`, `cuda`, `auto`, \
+                         `tch`, `tch-cuda`, `tch-cuda:N`"
+                    )
+                }),
+        }
+    }
+}
+
+impl fmt::Display for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Device::Cpu => f.write_str("cpu"),
+            Device::Cuda => f.write_str("cuda"),
+            Device::Auto => f.write_str("auto"),
+            Device::Tch => f.write_str("tch"),
+            Device::TchCuda(0) => f.write_str("tch-cuda"),
+            Device::TchCuda(n) => write!(f, "tch-cuda:{n}"),
+        }
+    }
+}
+
+impl TryFrom<String> for Device {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        text.parse()
+    }
+}
+
+impl From<Device> for String {
+    fn from(device: Device) -> String {
+        device.to_string()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

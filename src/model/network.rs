@@ -19,7 +19,7 @@ use super::implicit::FourierBasis;
 use super::param::param;
 use crate::config::{Arch, BatchNormMode, Form, ModelSection, Operator};
 use burn::module::{Module, Param};
-use burn::tensor::{activation::relu, backend::Backend, ElementConversion, Tensor, TensorData};
+use burn::tensor::{activation::relu, backend::Backend, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -298,21 +298,19 @@ impl<B: Backend> Network<B> {
         basis.solve(rhs, lambda, h_alpha)
     }
 
-    /// Whether every weight is finite: Σ|w| over all of them is finite iff
-    /// each is (one read-back for the whole network).
-    pub fn weights_finite(&self) -> bool {
+    /// Σ|w| over every weight, on the device: finite iff each weight is, so
+    /// one number read back checks them all.
+    pub fn weight_magnitude(&self) -> Tensor<B, 1> {
         let total = |t: Tensor<B, 4>| t.detach().abs().sum();
-        let sum =
-            self.layers
-                .iter()
-                .fold(total(self.classifier.val().unsqueeze()), |acc, layer| {
-                    let acc = acc + total(layer.kernel.val());
-                    match &layer.operator_kernel {
-                        Some(c) => acc + total(c.val()),
-                        None => acc,
-                    }
-                });
-        sum.into_scalar().elem::<f64>().is_finite()
+        self.layers
+            .iter()
+            .fold(total(self.classifier.val().unsqueeze()), |acc, layer| {
+                let acc = acc + total(layer.kernel.val());
+                match &layer.operator_kernel {
+                    Some(c) => acc + total(c.val()),
+                    None => acc,
+                }
+            })
     }
 
     /// logits = W Y, a 1×1 convolution without bias (for depth, the one

@@ -1,112 +1,73 @@
-//! One batch through the network for either task: the loss (with its graph)
-//! and what the epoch's metrics need from it.
+//! One batch through the network for either task: the loss (with its graph),
+//! the batch counted into the epoch's [`Tally`].
 
-use super::loss::{depth_from_head, depth_loss, predictions, weighted_nll};
+use super::loss::{depth_from_head, depth_loss, weighted_nll};
+use super::resident::Batches;
+use super::tally::Tally;
 use crate::config::{Config, Task};
-use crate::data::{Prepared, Split};
-use crate::metrics::EpochMetrics;
+use crate::data::Prepared;
 use crate::model::Network;
 use burn::tensor::backend::Backend;
-use burn::tensor::{ElementConversion, Tensor};
+use burn::tensor::{Tensor, TensorData};
 
-/// A one-element tensor's value, on the host.
-pub(super) fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
-    t.into_scalar().elem::<f64>()
+/// The class weights, on the device once per pass over a split.
+pub(super) fn class_weights<B: Backend>(
+    data: &Prepared,
+    task: Task,
+    device: &B::Device,
+) -> Option<Tensor<B, 1>> {
+    (task == Task::Segmentation).then(|| data.class_weights_tensor(device))
 }
 
-/// One batch through the network: the loss numerator (with its graph) and
-/// denominator, and a function adding the batch to the epoch's metrics.
-pub(super) struct BatchOutcome<B: Backend> {
-    pub(super) numerator: Tensor<B, 1>,
-    pub(super) denominator: Tensor<B, 1>,
-    pub(super) observed: Observed,
-}
-
-/// What the metrics need from a batch, on the host.
-pub(super) enum Observed {
-    Classes {
-        predictions: Vec<u8>,
-        labels: Vec<u8>,
-    },
-    Depth {
-        predicted: Vec<f32>,
-        truth: Vec<f32>,
-    },
-}
-
-impl Observed {
-    pub(super) fn add_to(
-        self,
-        metrics: &mut EpochMetrics,
-        pixels: usize,
-        numerator: f64,
-        denominator: f64,
-    ) {
-        match (self, metrics) {
-            (
-                Observed::Classes {
-                    predictions,
-                    labels,
-                },
-                EpochMetrics::Segmentation(m),
-            ) => m.add(&predictions, &labels, pixels, numerator, denominator),
-            (Observed::Depth { predicted, truth }, EpochMetrics::Depth(m)) => {
-                m.add(&predicted, &truth, numerator, denominator)
-            }
-            _ => unreachable!("metrics of another task"),
-        }
-    }
-}
-
-/// Forward pass of one batch and its loss, for the model's task.
+/// Forward pass of the images `chunk` of `source` for the model's task:
+/// the loss numerator (with its graph) and denominator, the batch counted
+/// into `tally` (detached).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn forward_batch<B: Backend>(
     cfg: &Config,
     net: &Network<B>,
     data: &Prepared,
-    split: &Split,
+    source: &impl Batches<B>,
     chunk: &[usize],
     flips: &[bool],
-    device: &B::Device,
-) -> BatchOutcome<B> {
+    class_weights: Option<&Tensor<B, 1>>,
+    tally: &mut Tally<B>,
+) -> (Tensor<B, 1>, Tensor<B, 1>) {
+    let device = net.classifier.val().device();
     match net.spec.task {
         Task::Segmentation => {
-            let weights = data.class_weights_tensor::<B>(device);
-            let (x, labels, label_bytes) = split.batch::<B>(chunk, device);
+            let weights = class_weights.expect("segmentation has class weights");
+            let (x, labels) = source.classes(chunk, &device);
             let logits = net.forward(x);
-            let (numerator, denominator) = weighted_nll(logits.clone(), labels, weights);
-            BatchOutcome {
-                numerator,
-                denominator,
-                observed: Observed::Classes {
-                    predictions: predictions(logits.detach()),
-                    labels: label_bytes,
-                },
-            }
+            let (numerator, denominator) =
+                weighted_nll(logits.clone(), labels.clone(), weights.clone());
+            tally.add_classes(
+                logits.detach(),
+                labels,
+                numerator.clone().detach(),
+                denominator.clone().detach(),
+            );
+            (numerator, denominator)
         }
         Task::Depth => {
             let stats = data.depth.as_ref().expect("depth data has its statistics");
-            let (x, truth, truth_host) = split.depth_batch::<B>(chunk, flips, device);
+            let (x, truth) = source.depths(chunk, flips, &device);
             let predicted = depth_from_head(net.forward(x), stats);
             let loss = cfg.training.loss.resolve(Task::Depth);
-            let (numerator, denominator) =
-                depth_loss(predicted.clone(), truth, loss, cfg.training.silog_lambda);
-            let predicted_host = predicted
-                .detach()
-                .into_data()
-                .convert::<f32>()
-                .to_vec::<f32>()
-                .expect("float depths");
-            BatchOutcome {
-                numerator,
-                denominator: Tensor::from_data(
-                    burn::tensor::TensorData::new(vec![denominator as f32], [1]),
-                    device,
-                ),
-                observed: Observed::Depth {
-                    predicted: predicted_host,
-                    truth: truth_host,
-                },
-            }
+            let (numerator, pixels) = depth_loss(
+                predicted.clone(),
+                truth.clone(),
+                loss,
+                cfg.training.silog_lambda,
+            );
+            let denominator = Tensor::from_data(TensorData::new(vec![pixels as f32], [1]), &device);
+            tally.add_depths(
+                predicted.detach(),
+                truth,
+                numerator.clone().detach(),
+                denominator.clone(),
+            );
+            (numerator, denominator)
         }
     }
 }

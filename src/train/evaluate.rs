@@ -1,10 +1,13 @@
-//! Loss and metrics of a whole split, in evaluation batches.
+//! Loss and metrics of a whole split, in evaluation batches, counted on the
+//! device and read back once.
 
-use super::batch::{forward_batch, scalar};
-use super::loss::{predictions, weighted_nll};
-use crate::config::{Config, Task};
-use crate::data::{Prepared, Split};
-use crate::metrics::{DepthMetrics, EpochMetrics, SegmentationMetrics};
+use super::batch::{class_weights, forward_batch};
+use super::loss::weighted_nll;
+use super::resident::Batches;
+use super::tally::Tally;
+use crate::config::Config;
+use crate::data::Prepared;
+use crate::metrics::{EpochMetrics, SegmentationMetrics};
 use crate::model::Network;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
@@ -14,7 +17,7 @@ use burn::tensor::{Int, Tensor};
 pub fn evaluate<B: Backend>(
     net: &Network<B>,
     data: &Prepared,
-    split: &Split,
+    split: &impl Batches<B>,
     batch_size: usize,
 ) -> SegmentationMetrics {
     evaluate_each(net, data, split, batch_size, |_, _| {})
@@ -25,11 +28,11 @@ pub fn evaluate<B: Backend>(
 pub fn evaluate_each<B: Backend>(
     net: &Network<B>,
     data: &Prepared,
-    split: &Split,
+    split: &impl Batches<B>,
     batch_size: usize,
     inspect: impl FnMut(&[usize], &Tensor<B, 4>),
 ) -> SegmentationMetrics {
-    let indices: Vec<usize> = (0..split.len()).collect();
+    let indices: Vec<usize> = (0..split.split().len()).collect();
     evaluate_images(net, data, split, &indices, batch_size, |_, x, _| x, inspect)
 }
 
@@ -39,7 +42,7 @@ pub fn evaluate_each<B: Backend>(
 pub fn evaluate_images<B: Backend>(
     net: &Network<B>,
     data: &Prepared,
-    split: &Split,
+    split: &impl Batches<B>,
     indices: &[usize],
     batch_size: usize,
     mut alter: impl FnMut(usize, Tensor<B, 4>, &Tensor<B, 3, Int>) -> Tensor<B, 4>,
@@ -47,21 +50,18 @@ pub fn evaluate_images<B: Backend>(
 ) -> SegmentationMetrics {
     let device = net.classifier.val().device();
     let weights = data.class_weights_tensor::<B>(&device);
-    let mut metrics = SegmentationMetrics::new(net.spec.n_classes);
+    let mut tally = Tally::new(&net.spec, &device);
     for (b, chunk) in indices.chunks(batch_size).enumerate() {
-        let (x, labels, label_bytes) = split.batch::<B>(chunk, &device);
+        let (x, labels) = split.classes(chunk, &device);
         let logits = net.forward(alter(b, x, &labels));
         inspect(chunk, &logits);
-        let (num, den) = weighted_nll(logits.clone(), labels, weights.clone());
-        metrics.add(
-            &predictions(logits),
-            &label_bytes,
-            split.pixels(),
-            scalar(num),
-            scalar(den),
-        );
+        let (num, den) = weighted_nll(logits.clone(), labels.clone(), weights.clone());
+        tally.add_classes(logits, labels, num, den);
     }
-    metrics
+    match tally.read() {
+        EpochMetrics::Segmentation(metrics) => metrics,
+        EpochMetrics::Depth(_) => unreachable!("a segmentation tally"),
+    }
 }
 
 /// [`evaluate`] for either task: the model's loss and metrics over a split.
@@ -69,19 +69,24 @@ pub fn evaluate_task<B: Backend>(
     cfg: &Config,
     net: &Network<B>,
     data: &Prepared,
-    split: &Split,
+    split: &impl Batches<B>,
     batch_size: usize,
 ) -> EpochMetrics {
-    if net.spec.task == Task::Segmentation {
-        return EpochMetrics::Segmentation(evaluate(net, data, split, batch_size));
-    }
     let device = net.classifier.val().device();
-    let mut metrics = EpochMetrics::Depth(DepthMetrics::new());
-    let indices: Vec<usize> = (0..split.len()).collect();
+    let weights = class_weights(data, net.spec.task, &device);
+    let mut tally = Tally::new(&cfg.model, &device);
+    let indices: Vec<usize> = (0..split.split().len()).collect();
     for chunk in indices.chunks(batch_size) {
-        let out = forward_batch(cfg, net, data, split, chunk, &[], &device);
-        let (num, den) = (scalar(out.numerator), scalar(out.denominator));
-        out.observed.add_to(&mut metrics, split.pixels(), num, den);
+        forward_batch(
+            cfg,
+            net,
+            data,
+            split,
+            chunk,
+            &[],
+            weights.as_ref(),
+            &mut tally,
+        );
     }
-    metrics
+    tally.read()
 }

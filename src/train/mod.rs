@@ -1,15 +1,24 @@
 //! The training loop: the task's loss (weighted cross-entropy, or a depth
 //! regression loss), the configured optimiser, seeded shuffling (and flips),
 //! projected kernels, epoch-wide metrics on both splits.
+//!
+//! Lean on a GPU: both splits go to the device once per run, the epoch's
+//! metrics are counted there and read back once per epoch, and a batch reads
+//! back three numbers (its loss numerator and denominator, for the progress
+//! line, and Σ|w| after the update, whose finiteness is every weight's).
 
 mod batch;
 mod evaluate;
 mod loss;
 mod optim;
+mod resident;
+mod tally;
 
 pub use evaluate::{evaluate, evaluate_each, evaluate_images, evaluate_task};
 pub use loss::{depth_from_head, depth_loss, predictions, weighted_nll};
 pub use optim::Optim;
+pub use resident::{Batches, Resident};
+pub use tally::Tally;
 
 use crate::config::{CheckpointRule, Config};
 use crate::data::Prepared;
@@ -18,10 +27,11 @@ use crate::metrics::EpochMetrics;
 use crate::model::Network;
 use crate::run::{EpochRecord, ResumePoint, RunFolder};
 use anyhow::Result;
-use batch::{forward_batch, scalar};
+use batch::{class_weights, forward_batch};
 use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
 use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::Tensor;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -71,9 +81,13 @@ pub fn train<B: AutodiffBackend>(
             point.best_score,
         ),
     };
+    let task = cfg.model.task;
+    let train_split = Resident::<B>::upload(&data.train, task, device);
+    let val_split = Resident::<B::InnerBackend>::upload(&data.val, task, device);
     for epoch in first_epoch..=t.epochs {
         let started = Instant::now();
-        let (trained, train_metrics) = train_epoch(cfg, data, device, run, net, &mut optim, epoch)?;
+        let (trained, train_metrics) =
+            train_epoch(cfg, data, &train_split, device, run, net, &mut optim, epoch)?;
         net = trained;
         let train_seconds = started.elapsed().as_secs_f64();
         let eval_started = Instant::now();
@@ -81,7 +95,7 @@ pub fn train<B: AutodiffBackend>(
             cfg,
             &net.clone().project_kernels().valid(),
             data,
-            &data.val,
+            &val_split,
             t.eval_batch_size,
         );
         let record = EpochRecord {
@@ -108,25 +122,29 @@ pub fn train<B: AutodiffBackend>(
 }
 
 /// One pass over the shuffled training split: per batch, project, forward,
-/// loss, backward, update; metrics accumulated from the training forwards.
+/// loss, backward, update; metrics counted from the training forwards.
+#[allow(clippy::too_many_arguments)]
 fn train_epoch<B: AutodiffBackend>(
     cfg: &Config,
     data: &Prepared,
+    train: &Resident<B>,
     device: &B::Device,
     run: &RunFolder,
     mut net: Network<B>,
     optim: &mut Optim<B>,
     epoch: usize,
 ) -> Result<(Network<B>, EpochMetrics)> {
-    let (t, train) = (&cfg.training, &data.train);
+    let t = &cfg.training;
     // One stream per epoch: the order of epoch e depends on (seed, e) only.
-    let mut order: Vec<usize> = (0..train.len()).collect();
+    let mut order: Vec<usize> = (0..data.train.len()).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.experiment.seed);
     rng.set_stream(epoch as u64);
     order.shuffle(&mut rng);
     let flips = epoch_flips(cfg, epoch, order.len());
     let batches: Vec<&[usize]> = order.chunks(t.batch_size).collect();
-    let mut metrics = EpochMetrics::new(&cfg.model);
+    let weights = class_weights(data, cfg.model.task, device);
+    let mut tally = Tally::new(&cfg.model, device);
+    let (mut numerators, mut denominators) = (0.0, 0.0);
     let mut progress = run.progress(epoch, batches.len());
     let learning_rate = t.learning_rate_at(epoch);
     for (b, chunk) in batches.iter().enumerate() {
@@ -134,10 +152,23 @@ fn train_epoch<B: AutodiffBackend>(
         net = net.project_kernels();
         let start = b * t.batch_size;
         let batch_flips = &flips[start..start + chunk.len()];
-        let out = forward_batch(cfg, &net, data, train, chunk, batch_flips, device);
-        let (num, den) = (out.numerator, out.denominator);
+        let (num, den) = forward_batch(
+            cfg,
+            &net,
+            data,
+            train,
+            chunk,
+            batch_flips,
+            weights.as_ref(),
+            &mut tally,
+        );
         let loss = num.clone() / den.clone();
-        let (num_v, den_v) = (scalar(num.detach()), scalar(den.detach()));
+        let grads = GradientsParams::from_grads(loss.backward(), &net);
+        net = optim.step(learning_rate, net, grads);
+        // The batch's one read-back: its loss, and Σ|w| after the update.
+        let read = Tensor::cat(vec![num.detach(), den.detach(), net.weight_magnitude()], 0);
+        let read: Vec<f64> = read.into_data().convert::<f64>().to_vec().expect("floats");
+        let (num_v, den_v, magnitude) = (read[0], read[1], read[2]);
         if !num_v.is_finite() {
             return Err(numerical_fault(
                 format!("the loss is {num_v} at {at}"),
@@ -145,18 +176,16 @@ fn train_epoch<B: AutodiffBackend>(
                 epoch,
             ));
         }
-        out.observed
-            .add_to(&mut metrics, train.pixels(), num_v, den_v);
-        let grads = GradientsParams::from_grads(loss.backward(), &net);
-        net = optim.step(learning_rate, net, grads);
-        if !net.weights_finite() {
+        if !magnitude.is_finite() {
             return Err(numerical_fault(
                 format!("the update made weights non-finite at {at}"),
                 run,
                 epoch,
             ));
         }
-        progress.advance(metrics.loss(), chunk.len());
+        numerators += num_v;
+        denominators += den_v;
+        progress.advance(numerators / denominators, chunk.len());
         if crate::interrupt::requested() {
             progress.finish();
             return Err(Failure::Interrupted(format!(
@@ -167,7 +196,7 @@ fn train_epoch<B: AutodiffBackend>(
         }
     }
     progress.finish();
-    Ok((net, metrics))
+    Ok((net, tally.read()))
 }
 
 fn numerical_fault(what: String, run: &RunFolder, epoch: usize) -> anyhow::Error {

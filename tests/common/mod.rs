@@ -140,3 +140,121 @@ pub fn at_best_epoch(run: &Path, column: &str) -> f64 {
     });
     rows[best][col(column)]
 }
+
+/// Trains the tiny IMEX run whole, then again killed (SIGKILL) three times
+/// and resumed, with `extra` arguments (e.g. a device) on every command: the
+/// resumed run's metrics and checkpoints must equal the whole run's bit for
+/// bit.
+pub fn assert_killed_run_resumes_bit_identical(extra: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_experiment(dir.path(), "imex");
+    let config = config.to_str().unwrap();
+    // Enough epochs that the kills below land inside the run, and a
+    // learning-rate schedule, so that resuming must pick it up mid-way.
+    let epochs = "training.epochs=12";
+    let schedule = "training.lr_schedule=cosine";
+    // The uninterrupted run, under another name.
+    let with_extra = |args: &[&str]| -> Vec<String> {
+        args.iter().chain(extra).map(|a| a.to_string()).collect()
+    };
+    let run_to_end = |args: &[&str]| {
+        let args = with_extra(args);
+        imex_run(
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            dir.path(),
+        )
+    };
+    let out = run_to_end(&[
+        config,
+        "--set",
+        epochs,
+        "--set",
+        schedule,
+        "--set",
+        "experiment.name=whole",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let whole = dir.path().join("results/whole");
+    // Killed (SIGKILL) at several points: as soon as the CSV has a row, then
+    // after a delay that lands in other phases of the epoch; resumed each time.
+    let run = dir.path().join("results/tiny_imex");
+    for (attempt, delay_ms) in [0u64, 150, 40].into_iter().enumerate() {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_imex-run"))
+            .args(with_extra(&[config, "--set", epochs, "--set", schedule]))
+            .current_dir(dir.path())
+            .env("RUST_LOG", "warn")
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let rows_before = std::fs::read_to_string(run.join("metrics.csv"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        let started = std::time::Instant::now();
+        while std::fs::read_to_string(run.join("metrics.csv"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+            <= rows_before.max(1)
+            && started.elapsed().as_secs() < 60
+        {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        // The kill must hit a run in progress, or this test would compare two
+        // complete runs and prove nothing about resuming.
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            status.signal(),
+            Some(9),
+            "attempt {attempt}: the run ended ({status}) before the kill"
+        );
+        let provenance: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+        assert_eq!(
+            provenance["status"], "running",
+            "attempt {attempt}: killed after the run ended"
+        );
+        if attempt == 1 {
+            // A torn last line, as a crash in the middle of a write leaves it.
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(run.join("metrics.csv"))
+                .unwrap();
+            std::io::Write::write_all(&mut f, b"3,1e-3,0.12").unwrap();
+        }
+    }
+    let out = run_to_end(&[config, "--set", epochs, "--set", schedule]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The schedule as written: 1e-2·(1 + cos(π(e−1)/12))/2 for epoch e.
+    let (header, rows) = read_csv(&whole.join("metrics.csv"));
+    let lr = header.iter().position(|h| h == "learning_rate").unwrap();
+    for (e, row) in rows.iter().enumerate() {
+        let expected = 1e-2 * (1.0 + (std::f64::consts::PI * e as f64 / 12.0).cos()) / 2.0;
+        assert!(
+            (row[lr] - expected).abs() < 1e-15,
+            "epoch {}: {}",
+            e + 1,
+            row[lr]
+        );
+    }
+    let resumed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    assert_eq!(resumed["status"], "finished");
+    assert_eq!(
+        metrics_without_timings(&run.join("metrics.csv")),
+        metrics_without_timings(&whole.join("metrics.csv"))
+    );
+    for file in ["last.safetensors", "best.safetensors"] {
+        let (a, _) =
+            imex_run::model::checkpoint::read_safetensors(&run.join("checkpoints").join(file))
+                .unwrap();
+        let (b, _) =
+            imex_run::model::checkpoint::read_safetensors(&whole.join("checkpoints").join(file))
+                .unwrap();
+        assert!(a == b, "{file} differs from the uninterrupted run");
+    }
+}

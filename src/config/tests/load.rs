@@ -192,6 +192,44 @@ fn unknown_enum_string_suggests_variant() {
 }
 
 #[test]
+fn devices_are_named_as_on_the_command_line() {
+    for (text, device) in [
+        ("cpu", Device::Cpu),
+        ("cuda", Device::Cuda),
+        ("auto", Device::Auto),
+        ("tch", Device::Tch),
+        ("tch-cuda", Device::TchCuda(0)),
+        ("tch-cuda:3", Device::TchCuda(3)),
+    ] {
+        let cfg = Config::parse(
+            &format!("[experiment]\nname = \"t\"\ndevice = \"{text}\"\n[model]\narch = \"imex\"\n"),
+            ORIGIN,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(cfg.experiment.device, device, "{text}");
+        assert_eq!(Config::parse(&cfg.to_toml(), ORIGIN, &[]).unwrap(), cfg);
+    }
+    for bad in ["tch-cuda:", "tch-cuda:x", "tch-cpu", "gpu"] {
+        let text =
+            format!("[experiment]\nname = \"t\"\ndevice = \"{bad}\"\n[model]\narch = \"imex\"\n");
+        assert_has(
+            &parse_error(&text, &[]),
+            &[
+                "exp.toml:3:",
+                "key `experiment.device`",
+                "\"tch-cuda:N\"",
+                bad,
+            ],
+        );
+    }
+    assert_has(
+        &parse_error(MINIMAL, &["experiment.device=tch-cudaa"]),
+        &["experiment.device", "did you mean \"tch-cuda\"?"],
+    );
+}
+
+#[test]
 fn section_that_is_not_a_table() {
     let msg = parse_error("model = 3\n[experiment]\nname = \"t\"\n", &[]);
     assert_has(&msg, &["exp.toml:1:", "key `model`", "expected a table"]);
