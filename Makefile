@@ -13,7 +13,7 @@ REPORT = $(BIN) report results --out figures
 # that already finished (with its checkpoints) is not trained again.
 seeds = for s in $(3); do $(BIN) $(1) --set experiment.seed=$$s --set experiment.name=$(2)_seed$$s $(DEVICE_FLAG) || exit $$?; done
 
-.PHONY: help build test quick small paper reproduce-cpu sgd-cpu probe-cpu reproduce-small reproduce report bench data fmt lint fuzz clean-results check gpu-bin gpu-check
+.PHONY: help build test quick small paper reproduce-cpu sgd-cpu probe-cpu reproduce-small reproduce report bench profile data fmt lint fuzz clean-results check gpu-bin gpu-check
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -71,6 +71,12 @@ report: build ## redraw every table and figure from results/ into figures/ (no t
 
 bench: build ## training step, evaluation and building blocks; writes bench.json
 	$(BIN) bench --json bench.json $(DEVICE_FLAG)
+
+ARCH ?= resnet
+profile: build ## where the narrow training step's time goes (perf, ARCH=resnet|imex): a table by kernel
+	perf record --call-graph dwarf,16384 -F 499 -o step.perf -- \
+	  $(BIN) bench --geometry narrow --arch $(ARCH) --skip-ops --skip-eval --steps 20 --warmup 2
+	perf script -i step.perf -F tid,ip,sym | python3 scripts/profile_step.py
 
 check: build ## numerical check of a device against the peer fixtures and the CPU (DEVICE=cuda on a GPU)
 	$(BIN) check $(if $(DEVICE),--device $(DEVICE),--device cpu --geometry narrow)

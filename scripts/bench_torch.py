@@ -193,6 +193,10 @@ def loadavg():
 
 def bench_train(geom, mode, a):
     cfg = merged_config(dict(mode=mode, **GEOMS[geom], h=1.0))
+    return bench_config(geom, mode, cfg, a)
+
+
+def bench_config(geom, mode, cfg, a):
     p = make_params(cfg)
     g = torch.Generator().manual_seed(0)   # on the host: the same batch on every device
     x = torch.randn(a.batch, 1, a.size, a.size, generator=g).to(DEVICE)
@@ -314,6 +318,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--geometry", choices=["narrow", "paper", "all"], default="all")
+    ap.add_argument("--widths", default=None,
+                    help="block widths instead of --geometry, 4 layers each, e.g. 32 or 8,16,32"
+                         " (as imex-run bench --widths)")
+    ap.add_argument("--arch", choices=["imex", "resnet", "both"], default="both")
     ap.add_argument("--only", choices=["paper", "narrow"], default=None,
                     help="bench_ref.py's spelling of --geometry")
     ap.add_argument("--steps", type=int, default=5)
@@ -350,10 +358,16 @@ def main():
     print(json.dumps(facts), flush=True)
     res = dict(facts=facts, settings=dict(steps=a.steps, warmup=a.warmup, batch=a.batch, size=a.size),
                train=[], ops=[])
+    modes = ("imex", "resnet") if a.arch == "both" else (a.arch,)
+    if a.widths and not a.skip_train:
+        widths = [int(w) for w in a.widths.split(",")]
+        for mode in modes:
+            cfg = merged_config(dict(mode=mode, widths=widths, depths=[4] * len(widths), h=1.0))
+            res["train"].append(bench_config(f"widths {widths}", mode, cfg, a))
     for geom in ("narrow", "paper"):
-        if a.skip_train or geometry not in ("all", geom):
+        if a.skip_train or a.widths or geometry not in ("all", geom):
             continue
-        for mode in ("imex", "resnet"):
+        for mode in modes:
             res["train"].append(bench_train(geom, mode, a))
     if not a.skip_ops:
         res["ops"] = bench_ops(a)

@@ -27,12 +27,16 @@ use std::time::Instant;
 pub struct BenchOptions {
     /// (name, widths) of the geometries, 4 layers per block.
     pub geometries: Vec<(String, Vec<usize>)>,
+    /// The networks whose step is timed.
+    pub archs: Vec<Arch>,
     pub batch: usize,
     pub size: usize,
     pub warmup: usize,
     pub steps: usize,
     pub ops: bool,
     pub train: bool,
+    /// Time the evaluation forward too (with `train`).
+    pub eval: bool,
 }
 
 /// Median, spread and throughput of one timed thing.
@@ -125,7 +129,7 @@ impl BackendTask for Bench {
         let (n, s) = (o.batch, o.size);
         if o.train {
             for (geometry, widths) in &o.geometries {
-                for arch in [Arch::Imex, Arch::Resnet] {
+                for &arch in &o.archs {
                     let cfg = bench_config(arch, widths);
                     let tag = format!(
                         "{geometry} {}",
@@ -166,6 +170,9 @@ impl BackendTask for Bench {
                         ),
                         &mut out,
                     );
+                    if !o.eval {
+                        continue;
+                    }
                     let eval = net.take().unwrap().valid();
                     let x = x.inner();
                     report(

@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand};
 use imex_run::bench::{timings_csv, Bench, BenchOptions};
 use imex_run::check::{check_table, failures, Check, CheckOptions};
 use imex_run::compare::{comparison_table, Comparison};
-use imex_run::config::{Device, Task};
+use imex_run::config::{Arch, Device, Task};
 use imex_run::data::qtips::{write_dataset, QtipsSpec};
 use imex_run::device::{dispatch, resolve};
 use imex_run::error::{exit_code, Failure};
@@ -186,6 +186,12 @@ struct BenchArgs {
     /// narrow (8/16/32), paper (64/128/256) or all
     #[arg(long, default_value = "all", value_parser = ["narrow", "paper", "all"])]
     geometry: String,
+    /// Block widths instead of a named geometry, 4 layers each (e.g. 32 or 8,16,32)
+    #[arg(long, value_delimiter = ',', value_parser = at_least_one, conflicts_with = "geometry")]
+    widths: Option<Vec<usize>>,
+    /// Which network's training step and evaluation: imex, resnet or both
+    #[arg(long, default_value = "both", value_parser = ["imex", "resnet", "both"])]
+    arch: String,
     /// Timed steps per measurement (at least 1)
     #[arg(long, default_value_t = 5, value_parser = at_least_one)]
     steps: usize,
@@ -201,6 +207,9 @@ struct BenchArgs {
     /// Only the training step and evaluation
     #[arg(long)]
     skip_ops: bool,
+    /// No evaluation timing (a profile of the training step alone)
+    #[arg(long)]
+    skip_eval: bool,
     /// Also write the timings as JSON
     #[arg(long)]
     json: Option<PathBuf>,
@@ -286,19 +295,31 @@ fn sweep(args: SweepArgs) -> anyhow::Result<()> {
 }
 
 fn bench(args: BenchArgs) -> anyhow::Result<()> {
-    let geometries = [("narrow", vec![8, 16, 32]), ("paper", vec![64, 128, 256])]
+    let geometries = match args.widths {
+        Some(widths) => vec![(format!("widths {widths:?}"), widths)],
+        None => [("narrow", vec![8, 16, 32]), ("paper", vec![64, 128, 256])]
+            .into_iter()
+            .filter(|(name, _)| args.geometry == "all" || args.geometry == *name)
+            .map(|(name, widths)| (name.to_string(), widths))
+            .collect(),
+    };
+    let archs = [Arch::Imex, Arch::Resnet]
         .into_iter()
-        .filter(|(name, _)| args.geometry == "all" || args.geometry == *name)
-        .map(|(name, widths)| (name.to_string(), widths))
+        .filter(|&arch| {
+            let name = if arch == Arch::Imex { "imex" } else { "resnet" };
+            args.arch == "both" || args.arch == name
+        })
         .collect();
     let options = BenchOptions {
         geometries,
+        archs,
         batch: args.batch,
         size: args.size,
         warmup: args.warmup,
         steps: args.steps,
         ops: !args.skip_ops,
         train: !args.only_ops,
+        eval: !args.only_ops && !args.skip_eval,
     };
     let accelerator = resolve(args.device)?;
     let timings = dispatch(accelerator, Bench(options))?;

@@ -125,12 +125,19 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn advance(&mut self, running_loss: f64, images: usize) {
+    /// One batch of `images` done.
+    pub fn advance(&mut self, images: usize) {
         self.images += images;
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+    }
+
+    /// The running loss, and the speed so far, on the progress line.
+    pub fn show_loss(&self, running_loss: f64) {
         if let Some(bar) = &self.bar {
             let speed = self.images as f64 / self.started.elapsed().as_secs_f64();
             bar.set_message(format!("loss {running_loss:.4}  {speed:.1} img/s"));
-            bar.inc(1);
         }
     }
 

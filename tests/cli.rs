@@ -281,6 +281,49 @@ fn numerical_blow_up_stops_the_run() {
         .exists());
 }
 
+/// The lean loop's promise: during an epoch the device is read after the
+/// first batch, at most once a second, and after the last; not per batch.
+#[test]
+fn training_reads_the_device_at_most_once_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_experiment(dir.path(), "resnet");
+    let out = Command::new(env!("CARGO_BIN_EXE_imex-run"))
+        .args([
+            config.to_str().unwrap(),
+            "--set",
+            "training.batch_size=1",
+            "--set",
+            "training.epochs=2",
+        ])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "imex_run=debug")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (header, rows) = read_csv(&dir.path().join("results/tiny_resnet/metrics.csv"));
+    let seconds = header.iter().position(|h| h == "train_seconds").unwrap();
+    let log = stderr(&out);
+    let reads: Vec<(usize, usize)> = log
+        .lines()
+        .filter_map(|line| {
+            let counts = line.split_once("epoch ")?.1.split_once(": ")?.1;
+            let (batches, rest) = counts.split_once(" batches, ")?;
+            let reads = rest.strip_suffix(" device read-backs during the epoch")?;
+            Some((batches.parse().ok()?, reads.parse().ok()?))
+        })
+        .collect();
+    assert_eq!(reads.len(), 2, "one count per epoch in:\n{log}");
+    for ((batches, reads), row) in reads.into_iter().zip(&rows) {
+        assert_eq!(batches, 32);
+        let allowed = 2 + row[seconds].floor() as usize;
+        assert!(
+            (2..=allowed).contains(&reads),
+            "{reads} reads in {batches} batches and {} s",
+            row[seconds]
+        );
+    }
+}
+
 #[test]
 fn interrupt_stops_cleanly_and_the_run_resumes() {
     let dir = tempfile::tempdir().unwrap();

@@ -3,22 +3,25 @@
 //! projected kernels, epoch-wide metrics on both splits.
 //!
 //! Lean on a GPU: both splits go to the device once per run, the epoch's
-//! metrics are counted there and read back once per epoch, and a batch reads
-//! back three numbers (its loss numerator and denominator, for the progress
-//! line, and Σ|w| after the update, whose finiteness is every weight's).
+//! metrics are counted there and read back once per epoch, and in between
+//! the loop reads three running sums (loss numerator and denominator for the
+//! progress line, Σ|w| after each update, whose finiteness is every weight's)
+//! after the first batch, at most once a second, and after the last.
 
 mod batch;
 mod evaluate;
 mod loss;
 mod optim;
+mod readback;
 mod resident;
 mod tally;
 
 pub use evaluate::{evaluate, evaluate_each, evaluate_images, evaluate_task};
 pub use loss::{depth_from_head, depth_loss, predictions, weighted_nll};
 pub use optim::Optim;
+pub use readback::{ReadBack, READ_INTERVAL};
 pub use resident::{Batches, Resident};
-pub use tally::Tally;
+pub use tally::{Glance, Tally};
 
 use crate::config::{CheckpointRule, Config};
 use crate::data::Prepared;
@@ -31,7 +34,6 @@ use batch::{class_weights, forward_batch};
 use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::Tensor;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -144,11 +146,11 @@ fn train_epoch<B: AutodiffBackend>(
     let batches: Vec<&[usize]> = order.chunks(t.batch_size).collect();
     let weights = class_weights(data, cfg.model.task, device);
     let mut tally = Tally::new(&cfg.model, device);
-    let (mut numerators, mut denominators) = (0.0, 0.0);
+    let mut read_back = ReadBack::new(READ_INTERVAL);
+    let mut checked = 0; // batches known to be finite
     let mut progress = run.progress(epoch, batches.len());
     let learning_rate = t.learning_rate_at(epoch);
     for (b, chunk) in batches.iter().enumerate() {
-        let at = format!("epoch {epoch}, batch {} of {}", b + 1, batches.len());
         net = net.project_kernels();
         let start = b * t.batch_size;
         let batch_flips = &flips[start..start + chunk.len()];
@@ -162,39 +164,49 @@ fn train_epoch<B: AutodiffBackend>(
             weights.as_ref(),
             &mut tally,
         );
-        let loss = num.clone() / den.clone();
+        let loss = num / den;
         let grads = GradientsParams::from_grads(loss.backward(), &net);
         net = optim.step(learning_rate, net, grads);
-        // The batch's one read-back: its loss, and Σ|w| after the update.
-        let read = Tensor::cat(vec![num.detach(), den.detach(), net.weight_magnitude()], 0);
-        let read: Vec<f64> = read.into_data().convert::<f64>().to_vec().expect("floats");
-        let (num_v, den_v, magnitude) = (read[0], read[1], read[2]);
-        if !num_v.is_finite() {
-            return Err(numerical_fault(
-                format!("the loss is {num_v} at {at}"),
-                run,
-                epoch,
-            ));
+        tally.add_update(net.weight_magnitude());
+        progress.advance(chunk.len());
+        if read_back.due(Instant::now(), b + 1 == batches.len()) {
+            let glance = tally.glance();
+            let at = match checked == b {
+                true => format!("epoch {epoch}, batch {} of {}", b + 1, batches.len()),
+                false => format!(
+                    "epoch {epoch}, one of batches {}–{} of {}",
+                    checked + 1,
+                    b + 1,
+                    batches.len()
+                ),
+            };
+            if !glance.numerator.is_finite() {
+                let what = format!("the loss became {} at {at}", glance.numerator);
+                return Err(numerical_fault(what, run, epoch));
+            }
+            if !glance.magnitudes.is_finite() {
+                let what = format!("the update made weights non-finite at {at}");
+                return Err(numerical_fault(what, run, epoch));
+            }
+            checked = b + 1;
+            progress.show_loss(glance.numerator / glance.denominator);
         }
-        if !magnitude.is_finite() {
-            return Err(numerical_fault(
-                format!("the update made weights non-finite at {at}"),
-                run,
-                epoch,
-            ));
-        }
-        numerators += num_v;
-        denominators += den_v;
-        progress.advance(numerators / denominators, chunk.len());
         if crate::interrupt::requested() {
             progress.finish();
             return Err(Failure::Interrupted(format!(
-                "stopped during {at}; run the same command to resume after epoch {}",
+                "stopped during epoch {epoch}, batch {} of {}; run the same command to resume after epoch {}",
+                b + 1,
+                batches.len(),
                 epoch - 1
             ))
             .into());
         }
     }
+    tracing::debug!(
+        "epoch {epoch}: {} batches, {} device read-backs during the epoch",
+        batches.len(),
+        read_back.reads
+    );
     progress.finish();
     Ok((net, tally.read()))
 }

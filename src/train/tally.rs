@@ -14,6 +14,18 @@ pub struct Tally<B: Backend> {
     kind: Kind<B>,
     /// Each batch's [numerator, denominator] of the loss.
     losses: Vec<Tensor<B, 1>>,
+    /// Σ over the updates so far of Σ|w| after the update ([1]): finite iff
+    /// every weight has been finite after every update.
+    magnitudes: Option<Tensor<B, 1>>,
+}
+
+/// The running sums [`Tally::glance`] reads back.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Glance {
+    pub numerator: f64,
+    pub denominator: f64,
+    /// Σ over updates of Σ|w| (see [`Tally::add_update`]); 0 before any.
+    pub magnitudes: f64,
 }
 
 enum Kind<B: Backend> {
@@ -64,6 +76,47 @@ impl<B: Backend> Tally<B> {
         Self {
             kind,
             losses: Vec::new(),
+            magnitudes: None,
+        }
+    }
+
+    /// Counts an optimiser update by Σ|w| after it ([`Network::weight_magnitude`]).
+    ///
+    /// [`Network::weight_magnitude`]: crate::model::Network::weight_magnitude
+    pub fn add_update(&mut self, magnitude: Tensor<B, 1>) {
+        self.magnitudes = Some(match self.magnitudes.take() {
+            Some(sum) => sum + magnitude,
+            None => magnitude,
+        });
+    }
+
+    /// The loss sums and the updates' magnitude sum so far, in one read-back
+    /// (float32 sums on the device: for the progress line and the health
+    /// check; the epoch's metrics come from [`Tally::read`]). A sum of
+    /// non-negative terms is finite iff every term is, so a non-finite loss or
+    /// weight anywhere so far shows in it.
+    pub fn glance(&self) -> Glance {
+        let Some(first) = self.losses.first() else {
+            return Glance {
+                numerator: 0.0,
+                denominator: 0.0,
+                magnitudes: 0.0,
+            };
+        };
+        let batches = self.losses.len();
+        let losses = Tensor::cat(self.losses.clone(), 0)
+            .reshape([batches, 2])
+            .sum_dim(0)
+            .reshape([2]);
+        let magnitudes = self
+            .magnitudes
+            .clone()
+            .unwrap_or_else(|| Tensor::zeros([1], &first.device()));
+        let values = host_floats(Tensor::cat(vec![losses, magnitudes], 0));
+        Glance {
+            numerator: values[0] as f64,
+            denominator: values[1] as f64,
+            magnitudes: values[2] as f64,
         }
     }
 
