@@ -252,11 +252,11 @@ def timeit(fn, reps, warm=3):
 def bench_ops(a):
     out = []
     g = torch.Generator().manual_seed(1)
-    for C in (8, 16, 32, 64, 128, 256):
+    for C in a.op_widths:
         x = torch.randn(a.batch, C, a.size, a.size, generator=g).to(DEVICE)
         K = (torch.randn(C, C, 3, 3, generator=g) * 0.1).to(DEVICE)
         L = t_project(torch.rand(C, 1, 3, 3, generator=g)).to(DEVICE)
-        reps = a.op_reps if C <= 64 else max(5, a.op_reps // 3)
+        reps = a.op_reps if C * a.size ** 2 <= 64 ** 3 else max(5, a.op_reps // 3)
         t_conv = timeit(lambda: F.conv2d(x, K, padding=1), reps)
         t_solve = timeit(lambda: t_implicit_solve(x, L, 1.0), reps)
         xg = x.clone().requires_grad_(True)
@@ -332,6 +332,8 @@ def main():
     ap.add_argument("--skip-ops", action="store_true")
     ap.add_argument("--skip-train", action="store_true")
     ap.add_argument("--op-reps", type=int, default=30)
+    ap.add_argument("--op-widths", type=lambda v: [int(c) for c in v.split(",")],
+                    default=[8, 16, 32, 64, 128, 256], help="channel counts of the building blocks")
     ap.add_argument("--cudnn-benchmark", action="store_true",
                     help="let cuDNN time its algorithms on the first calls (CUDA)")
     ap.add_argument("--tf32", choices=["default", "on", "off"], default="default",

@@ -29,6 +29,8 @@ pub struct BenchOptions {
     pub geometries: Vec<(String, Vec<usize>)>,
     /// The networks whose step is timed.
     pub archs: Vec<Arch>,
+    /// Channel counts at which the building blocks are timed.
+    pub op_widths: Vec<usize>,
     pub batch: usize,
     pub size: usize,
     pub warmup: usize,
@@ -190,8 +192,9 @@ impl BackendTask for Bench {
         }
         if o.ops {
             let basis = FourierBasis::<B>::new(s, s, &device);
-            for c in [8, 16, 32, 64, 128, 256] {
-                let reps = o.steps.max(5) * if c <= 64 { 4 } else { 1 };
+            for &c in &o.op_widths {
+                // More repetitions where one call is short (up to 64 channels of 64×64).
+                let reps = o.steps.max(5) * if c * s * s <= 64 * 64 * 64 { 4 } else { 1 };
                 let x =
                     Tensor::<B, 4>::random([n, c, s, s], Distribution::Normal(0.0, 1.0), &device);
                 let k =

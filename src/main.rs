@@ -189,6 +189,9 @@ struct BenchArgs {
     /// Block widths instead of a named geometry, 4 layers each (e.g. 32 or 8,16,32)
     #[arg(long, value_delimiter = ',', value_parser = at_least_one, conflicts_with = "geometry")]
     widths: Option<Vec<usize>>,
+    /// Channel counts of the building blocks' timings
+    #[arg(long, value_delimiter = ',', value_parser = at_least_one, default_value = "8,16,32,64,128,256")]
+    op_widths: Vec<usize>,
     /// Which network's training step and evaluation: imex, resnet or both
     #[arg(long, default_value = "both", value_parser = ["imex", "resnet", "both"])]
     arch: String,
@@ -313,6 +316,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let options = BenchOptions {
         geometries,
         archs,
+        op_widths: args.op_widths,
         batch: args.batch,
         size: args.size,
         warmup: args.warmup,
