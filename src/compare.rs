@@ -68,7 +68,7 @@ pub struct Comparison {
 pub struct RunSeries {
     pub name: String,
     pub epochs: Vec<usize>,
-    /// values[m][e]: metric m at the e-th epoch.
+    /// `values[m][e]`: metric m at the e-th epoch.
     pub values: Vec<Vec<f64>>,
 }
 

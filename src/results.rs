@@ -15,7 +15,7 @@ pub struct MetricsTable {
     pub name: String,
     pub file: PathBuf,
     pub columns: Vec<String>,
-    /// rows[e][c]: column c at the e-th recorded epoch.
+    /// `rows[e][c]`: column c at the e-th recorded epoch.
     pub rows: Vec<Vec<f64>>,
 }
 

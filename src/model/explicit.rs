@@ -1,7 +1,7 @@
 //! The explicit half of a layer: f(Y) = Kᵀ σ(N(K Y)), with the same 3×3
 //! kernel K and its exact adjoint (zero padding 1, no bias).
 //!
-//! On the CPU both run through [`super::flex`]; elsewhere through Burn's
+//! On the CPU both run through `super::flex`; elsewhere through Burn's
 //! `conv2d` and `conv_transpose2d`.
 
 use super::flex;

@@ -123,7 +123,7 @@ impl<B: Backend> FourierBasis<B> {
 
     /// Solves (I + hα L) Y = B for `rhs` [N, C, H, W] given L's symbol
     /// `lambda` [C or 1, H, W] and the product `h_alpha` = hα. On the CPU
-    /// through [`flex::solve`], elsewhere from Burn's operations.
+    /// through `flex::solve`, elsewhere from Burn's operations.
     pub fn solve(&self, rhs: Tensor<B, 4>, lambda: Tensor<B, 3>, h_alpha: f64) -> Tensor<B, 4> {
         if flex::supports::<B>() {
             return flex::solve(rhs, lambda, h_alpha);

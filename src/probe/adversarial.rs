@@ -104,7 +104,7 @@ pub fn example_epsilon(sizes: &[f64]) -> f64 {
 /// `adversarial.csv` (method, epsilon, the four metrics; method "clean" at
 /// ε = 0), `adversarial_images.csv` (image, clean paper IoU, the FGSM ε
 /// that halves it; empty when the largest ε does not) and
-/// `adversarial_example.safetensors` (see [`Example::bytes`]).
+/// `adversarial_example.safetensors` (see `Example::bytes`).
 pub fn run(subject: &Subject, settings: &Settings) -> Result<Vec<(String, Vec<u8>)>> {
     let net = &subject.net;
     let device = Default::default();

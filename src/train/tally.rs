@@ -14,7 +14,7 @@ pub struct Tally<B: Backend> {
     kind: Kind<B>,
     /// Each batch's [numerator, denominator] of the loss.
     losses: Vec<Tensor<B, 1>>,
-    /// Σ over the updates so far of Σ|w| after the update ([1]): finite iff
+    /// Σ over the updates so far of Σ|w| after the update (shape `[1]`): finite iff
     /// every weight has been finite after every update.
     magnitudes: Option<Tensor<B, 1>>,
 }
@@ -121,7 +121,7 @@ impl<B: Backend> Tally<B> {
     }
 
     /// Counts a segmentation batch: its logits [n, K, H, W] and class maps
-    /// [n, H, W], and its loss numerator and denominator ([1] each).
+    /// [n, H, W], and its loss numerator and denominator (shape `[1]` each).
     pub fn add_classes(
         &mut self,
         logits: Tensor<B, 4>,
@@ -157,7 +157,7 @@ impl<B: Backend> Tally<B> {
     }
 
     /// Counts a depth batch: predicted and true depths [n, 1, H, W] in
-    /// metres, and its loss numerator and denominator ([1] each).
+    /// metres, and its loss numerator and denominator (shape `[1]` each).
     pub fn add_depths(
         &mut self,
         predicted: Tensor<B, 4>,
