@@ -88,7 +88,7 @@ fn read<B: Backend, const D: usize>(t: Tensor<B, D>) -> f64 {
 fn bench_config(arch: Arch, widths: &[usize]) -> Config {
     let text = format!(
         "[experiment]\nname = \"bench\"\n[model]\narch = \"{}\"\nwidths = {widths:?}\ndepths = {:?}\n",
-        if arch == Arch::Imex { "imex" } else { "resnet" },
+        arch.config_name(),
         vec![4; widths.len()]
     );
     Config::parse(&text, "bench", &[]).expect("valid bench config")
@@ -133,10 +133,7 @@ impl BackendTask for Bench {
             for (geometry, widths) in &o.geometries {
                 for &arch in &o.archs {
                     let cfg = bench_config(arch, widths);
-                    let tag = format!(
-                        "{geometry} {}",
-                        if arch == Arch::Imex { "imex" } else { "resnet" }
-                    );
+                    let tag = format!("{geometry} {}", arch.config_name());
                     let x = Tensor::<B, 4>::random(
                         [n, 1, s, s],
                         Distribution::Normal(0.0, 1.0),

@@ -321,19 +321,11 @@ fn gradient_rows(
 fn model_spec(arch: Arch, widths: &[usize], depths: &[usize], h: f64) -> ModelSection {
     let text = format!(
         "[experiment]\nname = \"check\"\n[model]\narch = \"{}\"\nwidths = {widths:?}\ndepths = {depths:?}\nh = {h:?}\n",
-        arch_name(arch),
+        arch.config_name(),
     );
     Config::parse(&text, "check", &[])
         .expect("a valid check config")
         .model
-}
-
-fn arch_name(arch: Arch) -> &'static str {
-    if arch == Arch::Imex {
-        "imex"
-    } else {
-        "resnet"
-    }
 }
 
 /// The geometry of the peer fixtures: widths 4, 8, depths 2, 2, h = 0.5.
@@ -358,7 +350,7 @@ pub fn compare_with_peer<B: AutodiffBackend>(
     device: &B::Device,
     tf32: bool,
 ) -> Result<Vec<CheckRow>> {
-    let check = format!("peer fixture {}", arch_name(arch));
+    let check = format!("peer fixture {}", arch.config_name());
     compare_with_fixture::<B>(&check, &peer_spec(arch), fixture, device, tf32)
 }
 
@@ -450,7 +442,7 @@ pub fn compare_step_with_cpu<B: AutodiffBackend>(
     } else {
         "step vs cpu"
     };
-    let check = format!("{against} {} {geometry}", arch_name(arch));
+    let check = format!("{against} {} {geometry}", arch.config_name());
     let cpu_device = Default::default();
     let cpu = training_step(
         Network::<CpuBackend>::new(&spec, seed, &cpu_device),
@@ -513,7 +505,7 @@ impl BackendTask for Check {
             )?);
             tracing::info!(
                 "peer fixture {} on {}: {:.1} s",
-                arch_name(arch),
+                arch.config_name(),
                 accelerator.label(),
                 started.elapsed().as_secs_f64()
             );
@@ -532,7 +524,7 @@ impl BackendTask for Check {
             ));
             tracing::info!(
                 "step {} {} (batch {}, {}×{}) on {} and cpu: {:.1} s",
-                arch_name(arch),
+                arch.config_name(),
                 o.geometry,
                 o.batch,
                 o.size,

@@ -308,10 +308,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     };
     let archs = [Arch::Imex, Arch::Resnet]
         .into_iter()
-        .filter(|&arch| {
-            let name = if arch == Arch::Imex { "imex" } else { "resnet" };
-            args.arch == "both" || args.arch == name
-        })
+        .filter(|arch| args.arch == "both" || args.arch == arch.config_name())
         .collect();
     let options = BenchOptions {
         geometries,

@@ -307,6 +307,14 @@ impl Arch {
             Arch::Resnet => "ResNet",
         }
     }
+
+    /// The spelling of `model.arch` in experiment files ("imex", "resnet").
+    pub fn config_name(self) -> &'static str {
+        match self {
+            Arch::Imex => "imex",
+            Arch::Resnet => "resnet",
+        }
+    }
 }
 
 /// The operator L of the implicit step.
