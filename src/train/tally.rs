@@ -14,9 +14,10 @@ pub struct Tally<B: Backend> {
     kind: Kind<B>,
     /// Each batch's [numerator, denominator] of the loss.
     losses: Vec<Tensor<B, 1>>,
-    /// Σ over the updates so far of Σ|w| after the update (shape `[1]`): finite iff
-    /// every weight has been finite after every update.
-    magnitudes: Option<Tensor<B, 1>>,
+    /// Σ|w| after each update so far (shape `[1]` each), kept apart rather
+    /// than as a running sum: on an autodiff backend a chain of additions
+    /// keeps a growing graph alive, which its cleaner scans every step.
+    magnitudes: Vec<Tensor<B, 1>>,
 }
 
 /// The running sums [`Tally::glance`] reads back.
@@ -76,7 +77,7 @@ impl<B: Backend> Tally<B> {
         Self {
             kind,
             losses: Vec::new(),
-            magnitudes: None,
+            magnitudes: Vec::new(),
         }
     }
 
@@ -84,10 +85,7 @@ impl<B: Backend> Tally<B> {
     ///
     /// [`Network::weight_magnitude`]: crate::model::Network::weight_magnitude
     pub fn add_update(&mut self, magnitude: Tensor<B, 1>) {
-        self.magnitudes = Some(match self.magnitudes.take() {
-            Some(sum) => sum + magnitude,
-            None => magnitude,
-        });
+        self.magnitudes.push(magnitude);
     }
 
     /// The loss sums and the updates' magnitude sum so far, in one read-back
@@ -108,10 +106,10 @@ impl<B: Backend> Tally<B> {
             .reshape([batches, 2])
             .sum_dim(0)
             .reshape([2]);
-        let magnitudes = self
-            .magnitudes
-            .clone()
-            .unwrap_or_else(|| Tensor::zeros([1], &first.device()));
+        let magnitudes = match self.magnitudes.is_empty() {
+            true => Tensor::zeros([1], &first.device()),
+            false => Tensor::cat(self.magnitudes.clone(), 0).sum(),
+        };
         let values = host_floats(Tensor::cat(vec![losses, magnitudes], 0));
         Glance {
             numerator: values[0] as f64,
