@@ -19,6 +19,8 @@ from collections import Counter
 BY_STACK = [
     ("set-up (network, data, Fourier tables)", ["Network<B>::new", "FourierBasis<B>::new", "Tensor<B,_>::random"]),
     ("implicit solve (Hartley products)", ["flex::solve::"]),
+    ("convolution: Winograd products", ["flex::products::"]),
+    ("convolution: Winograd transforms", ["flex::winograd::"]),
     ("convolution: im2col", ["flex::conv::im2col"]),
     ("convolution: matrix products", ["flex::host::matmul"]),
     ("convolution: other (kernel flip, ∂K sum)", ["flex::conv::"]),

@@ -3,6 +3,7 @@
 
 use burn::backend::flex::FlexTensor;
 use burn::tensor::{DType, TensorData};
+use std::cell::RefCell;
 
 /// A Flex float32 tensor as a contiguous slice, with its shape.
 pub(super) struct View {
@@ -112,4 +113,34 @@ pub(super) fn matmul(
             gemm::Parallelism::None,
         );
     }
+}
+
+thread_local! {
+    /// This thread's working buffer (im2col's columns, Winograd's transformed
+    /// tiles), kept between calls: every element is overwritten before it is
+    /// read.
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on this thread's working buffer, at least `len` long. `f` must
+/// not call `with_scratch` again (it would find the buffer borrowed).
+pub(super) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    SCRATCH.with_borrow_mut(|buffer| {
+        if buffer.len() < len {
+            buffer.resize(len, 0.0);
+        }
+        f(&mut buffer[..len])
+    })
+}
+
+/// The elementwise sum of `parts` (each `len` long), added in their order so
+/// that the result does not depend on how they were computed in parallel.
+pub(super) fn sum_in_order(parts: Vec<Vec<f32>>, len: usize) -> Vec<f32> {
+    parts
+        .into_iter()
+        .reduce(|mut sum, part| {
+            sum.iter_mut().zip(part).for_each(|(s, p)| *s += p);
+            sum
+        })
+        .unwrap_or_else(|| vec![0f32; len])
 }

@@ -1,5 +1,6 @@
 //! Hand-written CPU kernels for the operations that dominate a training step
-//! on Burn 0.21's Flex backend: the 3×3 convolution ([`conv3x3`]), batch
+//! on Burn 0.21's Flex backend: the 3×3 convolution ([`conv3x3`]: Winograd's
+//! F(2×2, 3×3) on x86-64 with AVX2 and FMA, im2col otherwise), batch
 //! normalisation ([`normalize`]) and the implicit solve ([`solve`]), each
 //! with its backward.
 //!
@@ -11,7 +12,28 @@ mod batchnorm;
 mod conv;
 mod dispatch;
 mod host;
+#[cfg(target_arch = "x86_64")]
+mod products;
 mod solve;
+#[cfg(target_arch = "x86_64")]
+mod winograd;
+
+/// Winograd's kernels need x86-64; elsewhere they never apply and the im2col
+/// kernels take every convolution.
+#[cfg(not(target_arch = "x86_64"))]
+mod winograd {
+    pub fn applies(_: usize, _: usize) -> bool {
+        false
+    }
+
+    pub fn correlate(_: &[f32], _: usize, _: usize, _: usize, _: &[f32], _: usize) -> Vec<f32> {
+        unreachable!("winograd::applies is false off x86-64")
+    }
+
+    pub fn kernel_grad(_: &[f32], _: &[f32], _: usize, _: usize, _: usize, _: usize) -> Vec<f32> {
+        unreachable!("winograd::applies is false off x86-64")
+    }
+}
 
 pub use batchnorm::normalize;
 pub use conv::conv3x3;

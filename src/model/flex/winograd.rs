@@ -1,0 +1,728 @@
+//! The 3×3 convolution by Winograd's minimal filtering F(2×2, 3×3) (Lavin
+//! and Gray 2016): each 2×2 block of outputs from the 4×4 block of inputs
+//! under it, with 16 multiplications per (output, input) channel pair instead
+//! of 36, so the matrix products that are most of a training step shrink
+//! 2.25×.
+//!
+//! For a 4×4 input tile d of channel i, the 3×3 kernel g = K[o, i] and the
+//! 2×2 output tile y of channel o:
+//!
+//! ```text
+//!     y = Aᵀ [ Σ_i (G g Gᵀ) ⊙ (Bᵀ d B) ] A                      forward
+//!   ∂(G g Gᵀ) = Σ_tiles (A ∂y Aᵀ) ⊙ (Bᵀ d B),  ∂g = Gᵀ ∂(G g Gᵀ) G   kernel gradient
+//! ```
+//!
+//! with Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1], G = [1 0 0; ½ ½ ½;
+//! ½ −½ ½; 0 0 1] and Aᵀ = [1 1 1 0; 0 1 −1 −1]. For each of the 16 positions
+//! ξ of the 4×4 transformed tile the channel sum is a matrix product:
+//! M_ξ [O, T] = U_ξ [O, I] · V_ξ [I, T] over the T tiles of a band of image
+//! rows, and the kernel gradient is ∂U_ξ [O, I] = Σ W_ξ [O, T] · V_ξ [I, T]ᵀ.
+//! The input gradient is the forward with the adjoint kernel, as for im2col.
+//!
+//! Rounding: the kernel's transform is formed in float64 and rounded once;
+//! the input's takes at most 3 float32 additions per value, the output's 8,
+//! so an output is within (I + 13)·2⁻²⁴·9·Σ_i ‖K[o, i]‖₁ ‖d_i‖₁ of the exact
+//! sum (d_i its 4×4 input tile; the tests check this bound).
+//!
+//! The transforms and products are written for AVX2 and FMA (x86-64 since
+//! 2013); [`applies`] says when they run, and the im2col kernels of
+//! [`super::conv`] take every other case. Results are the same at any thread
+//! count: each image is one task and the kernel gradient adds the images'
+//! sums in image order.
+
+use super::host::{sum_in_order, with_scratch};
+use super::products::{self, IN_BLOCK, OUT_BLOCK, TILE_BLOCK};
+use rayon::prelude::*;
+use std::arch::x86_64::*;
+use std::ops::Range;
+
+/// Whether [`correlate`] and [`kernel_grad`] take a convolution between
+/// `c_in` and `c_out` channels, in either direction (the input gradient
+/// swaps them): on a CPU with AVX2 and FMA, with channels in whole blocks of
+/// the products ([`OUT_BLOCK`], [`IN_BLOCK`]).
+pub fn applies(c_in: usize, c_out: usize) -> bool {
+    let blocks = |c: usize| c.is_multiple_of(OUT_BLOCK) && c.is_multiple_of(IN_BLOCK);
+    blocks(c_in)
+        && blocks(c_out)
+        && std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+}
+
+/// Positions of a transformed 4×4 tile.
+const XI: usize = 16;
+
+/// `kernel` [c_out, c_in, 3, 3] correlated with every image of `images`
+/// [N, c_in, h, w] (zero padding 1), in parallel over images: [N, c_out, h, w].
+/// Panics unless [`applies`]`(c_in, c_out)`.
+pub fn correlate(
+    images: &[f32],
+    c_in: usize,
+    h: usize,
+    w: usize,
+    kernel: &[f32],
+    c_out: usize,
+) -> Vec<f32> {
+    assert!(
+        applies(c_in, c_out),
+        "Winograd for {c_in} → {c_out} channels"
+    );
+    let (plane_in, plane_out) = (c_in * h * w, c_out * h * w);
+    let u = transform_kernel(kernel, c_out, c_in);
+    let bands = Bands::new(c_in + c_out, h, w, FORWARD_BAND);
+    let mut out = vec![0f32; images.len() / plane_in * plane_out];
+    out.par_chunks_mut(plane_out)
+        .zip(images.par_chunks(plane_in))
+        .for_each(|(y, image)| {
+            with_scratch(bands.scratch(c_in, c_out), |scratch| {
+                for band in bands.iter() {
+                    let (v, m) = scratch.split_at_mut(band.len(c_in));
+                    // SAFETY (this block): AVX2 and FMA, asserted through
+                    // `applies`; channels in whole blocks, tiles padded.
+                    unsafe {
+                        transform_input(image, c_in, h, w, &band, v);
+                        for xi in 0..XI {
+                            products::forward(
+                                &mut m[band.at(xi, c_out)..][..c_out * band.stride],
+                                &u[xi * c_out * c_in..][..c_out * c_in],
+                                &v[band.at(xi, c_in)..][..c_in * band.stride],
+                                [c_out, c_in, band.stride],
+                            );
+                        }
+                        transform_output(m, c_out, h, w, &band, y);
+                    }
+                }
+            })
+        });
+    out
+}
+
+/// ∂K [c_out, c_in, 3, 3] = Σ_n ∂(correlate)/∂K for `images` [N, c_in, h, w]
+/// and `grads` [N, c_out, h, w]: one sum per image in parallel, added in
+/// image order so that the result is the same at any thread count. Panics
+/// unless [`applies`]`(c_in, c_out)`.
+pub fn kernel_grad(
+    images: &[f32],
+    grads: &[f32],
+    c_in: usize,
+    c_out: usize,
+    h: usize,
+    w: usize,
+) -> Vec<f32> {
+    assert!(
+        applies(c_in, c_out),
+        "Winograd for {c_in} → {c_out} channels"
+    );
+    let (plane_in, plane_out) = (c_in * h * w, c_out * h * w);
+    let bands = Bands::new(c_in + c_out, h, w, KERNEL_GRAD_BAND);
+    let per_image: Vec<Vec<f32>> = images
+        .par_chunks(plane_in)
+        .zip(grads.par_chunks(plane_out))
+        .map(|(image, dy)| {
+            with_scratch(bands.scratch(c_in, c_out), |scratch| {
+                let mut du = vec![0f32; XI * c_out * c_in];
+                for band in bands.iter() {
+                    let (v, wg) = scratch.split_at_mut(band.len(c_in));
+                    // SAFETY (this block): as in `correlate`.
+                    unsafe {
+                        transform_input(image, c_in, h, w, &band, v);
+                        transform_grad(dy, c_out, h, w, &band, wg);
+                        for xi in 0..XI {
+                            products::kernel(
+                                &mut du[xi * c_out * c_in..][..c_out * c_in],
+                                &wg[band.at(xi, c_out)..][..c_out * band.stride],
+                                &v[band.at(xi, c_in)..][..c_in * band.stride],
+                                [c_out, c_in, band.stride],
+                            );
+                        }
+                    }
+                }
+                du
+            })
+        })
+        .collect();
+    let du = sum_in_order(per_image, XI * c_out * c_in);
+    untransform_kernel_grad(&du, c_out, c_in)
+}
+
+/// Floats of transformed input and output per band in the forward: 512 KiB,
+/// so that they stay in cache between the transforms and the products.
+const FORWARD_BAND: usize = 1 << 17;
+/// The same for the kernel gradient, whose products sum over the band's
+/// tiles: longer sums pay more than the cache (measured on the narrow
+/// network's 32-channel layers: 2¹⁹ is 10% faster than 2¹⁷).
+const KERNEL_GRAD_BAND: usize = 1 << 19;
+
+/// An image cut into bands of tile rows, each of about `elements` floats of
+/// transformed input and output ([16, c_in + c_out, tiles]).
+struct Bands {
+    tiles_h: usize,
+    tiles_w: usize,
+    rows: usize,
+}
+
+impl Bands {
+    fn new(channels: usize, h: usize, w: usize, elements: usize) -> Self {
+        let (tiles_h, tiles_w) = (h.div_ceil(2), w.div_ceil(2));
+        let rows = (elements / (XI * channels * tiles_w)).clamp(1, tiles_h);
+        Self {
+            tiles_h,
+            tiles_w,
+            rows,
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = Band> + '_ {
+        (0..self.tiles_h)
+            .step_by(self.rows)
+            .map(|first| Band::new(first..(first + self.rows).min(self.tiles_h), self.tiles_w))
+    }
+
+    /// Scratch for the largest band's transformed input and output.
+    fn scratch(&self, c_in: usize, c_out: usize) -> usize {
+        let band = Band::new(0..self.rows, self.tiles_w);
+        band.len(c_in) + band.len(c_out)
+    }
+}
+
+/// One band of tile rows, and where its transformed tiles lie: position ξ of
+/// channel c at `at(ξ, C) + c·stride`, `tiles` values then zeros up to
+/// `stride` (the products take whole blocks of tiles).
+struct Band {
+    rows: Range<usize>,
+    tiles_w: usize,
+    tiles: usize,
+    stride: usize,
+}
+
+impl Band {
+    fn new(rows: Range<usize>, tiles_w: usize) -> Self {
+        let tiles = rows.len() * tiles_w;
+        Self {
+            rows,
+            tiles_w,
+            tiles,
+            stride: tiles.next_multiple_of(TILE_BLOCK),
+        }
+    }
+
+    /// Start of position ξ for `channels` channels. The positions are one
+    /// cache line more than a multiple of `stride` apart: a power-of-two
+    /// distance would put the 16 rows a transform writes at once in the same
+    /// cache set.
+    fn at(&self, xi: usize, channels: usize) -> usize {
+        xi * (channels * self.stride + 16)
+    }
+
+    fn len(&self, channels: usize) -> usize {
+        self.at(XI, channels)
+    }
+
+    /// Zeros the padding after the tiles in every row of `v`.
+    fn clear_padding(&self, v: &mut [f32], channels: usize) {
+        for xi in 0..XI {
+            for c in 0..channels {
+                let row = self.at(xi, channels) + c * self.stride;
+                v[row + self.tiles..row + self.stride].fill(0.0);
+            }
+        }
+    }
+}
+
+/// U_ξ [c_out, c_in] = (G K[o, i] Gᵀ)_ξ for every ξ, in float64 rounded once.
+fn transform_kernel(kernel: &[f32], c_out: usize, c_in: usize) -> Vec<f32> {
+    let mut u = vec![0f32; XI * c_out * c_in];
+    for (pair, g) in kernel.chunks_exact(9).enumerate() {
+        let g: [f64; 9] = std::array::from_fn(|j| g[j] as f64);
+        // G g: 4×3, then (G g) Gᵀ: 4×4.
+        let gg: [[f64; 3]; 4] = std::array::from_fn(|r| {
+            std::array::from_fn(|c| {
+                let col = [g[c], g[3 + c], g[6 + c]];
+                apply_g(col)[r]
+            })
+        });
+        for (r, row) in gg.iter().enumerate() {
+            for (c, value) in apply_g(*row).into_iter().enumerate() {
+                u[(4 * r + c) * c_out * c_in + pair] = value as f32;
+            }
+        }
+    }
+    u
+}
+
+/// G x for a 3-vector x.
+fn apply_g([x0, x1, x2]: [f64; 3]) -> [f64; 4] {
+    [x0, 0.5 * (x0 + x1 + x2), 0.5 * (x0 - x1 + x2), x2]
+}
+
+/// Gᵀ x for a 4-vector x.
+fn apply_gt([x0, x1, x2, x3]: [f64; 4]) -> [f64; 3] {
+    [x0 + 0.5 * (x1 + x2), 0.5 * (x1 - x2), 0.5 * (x1 + x2) + x3]
+}
+
+/// ∂K [c_out, c_in, 3, 3] = Gᵀ ∂U G per channel pair, from ∂U_ξ [c_out, c_in].
+fn untransform_kernel_grad(du: &[f32], c_out: usize, c_in: usize) -> Vec<f32> {
+    let pairs = c_out * c_in;
+    let mut dk = vec![0f32; 9 * pairs];
+    for (pair, dk) in dk.chunks_exact_mut(9).enumerate() {
+        let du: [[f64; 4]; 4] =
+            std::array::from_fn(|r| std::array::from_fn(|c| du[(4 * r + c) * pairs + pair] as f64));
+        // Gᵀ ∂U: 3×4, then (Gᵀ ∂U) G: 3×3.
+        let left: [[f64; 4]; 3] = std::array::from_fn(|r| {
+            std::array::from_fn(|c| apply_gt([du[0][c], du[1][c], du[2][c], du[3][c]])[r])
+        });
+        for (r, row) in left.iter().enumerate() {
+            for (c, value) in apply_gt(*row).into_iter().enumerate() {
+                dk[3 * r + c] = value as f32;
+            }
+        }
+    }
+    dk
+}
+
+/// V_ξ [c_in, tiles] = (Bᵀ d B)_ξ for every 4×4 input tile d of the band
+/// (tile (r, c) reads image rows 2r−1..2r+3, columns 2c−1..2c+3, zero
+/// outside the image).
+///
+/// Written along whole tile rows so that every step is a vector operation
+/// over the tiles: the four image rows under a tile row, each split into the
+/// even and odd columns of its zero-padded copy (tile c reads E[c], O[c],
+/// E[c+1], O[c+1]); Bᵀ down them, then B along them.
+#[target_feature(enable = "avx2")]
+unsafe fn transform_input(
+    image: &[f32],
+    channels: usize,
+    h: usize,
+    w: usize,
+    band: &Band,
+    v: &mut [f32],
+) {
+    let tiles_w = band.tiles_w;
+    let half = tiles_w + 1;
+    // Rows 0..4 of the tile: even and odd halves; then Bᵀ of them.
+    let mut split = vec![vec![0f32; half]; 8];
+    let mut down = vec![vec![0f32; half]; 8];
+    for i in 0..channels {
+        let plane = &image[i * h * w..][..h * w];
+        for (band_row, r) in band.rows.clone().enumerate() {
+            for a in 0..4 {
+                let (even, odd) = split_pair(&mut split, a);
+                match (2 * r + a).checked_sub(1).filter(|&y| y < h) {
+                    Some(y) => deinterleave(&plane[y * w..][..w], 1, even, odd),
+                    None => {
+                        even.fill(0.0);
+                        odd.fill(0.0);
+                    }
+                }
+            }
+            // Bᵀ down: d0 − d2, d1 + d2, d2 − d1, d1 − d3, for both halves.
+            for half_index in 0..2 {
+                let row = |a: usize| &split[2 * a + half_index][..half];
+                let (d0, d1, d2, d3) = (row(0), row(1), row(2), row(3));
+                zip_into(&mut down[half_index], d0, d2, |a, b| a - b);
+                zip_into(&mut down[2 + half_index], d1, d2, |a, b| a + b);
+                zip_into(&mut down[4 + half_index], d2, d1, |a, b| a - b);
+                zip_into(&mut down[6 + half_index], d1, d3, |a, b| a - b);
+            }
+            let first = band_row * tiles_w;
+            for q in 0..4 {
+                let (even, odd) = (&down[2 * q], &down[2 * q + 1]);
+                let (e, e_next, o, o_next) =
+                    (&even[..tiles_w], &even[1..], &odd[..tiles_w], &odd[1..]);
+                let start = |b: usize| band.at(4 * q + b, channels) + i * band.stride + first;
+                zip_into(&mut v[start(0)..][..tiles_w], e, e_next, |a, b| a - b);
+                zip_into(&mut v[start(1)..][..tiles_w], o, e_next, |a, b| a + b);
+                zip_into(&mut v[start(2)..][..tiles_w], e_next, o, |a, b| a - b);
+                zip_into(&mut v[start(3)..][..tiles_w], o, o_next, |a, b| a - b);
+            }
+        }
+    }
+    band.clear_padding(v, channels);
+}
+
+/// The even and odd halves of row `a` of `split`.
+#[inline(always)]
+fn split_pair(split: &mut [Vec<f32>], a: usize) -> (&mut [f32], &mut [f32]) {
+    let (even, odd) = split[2 * a..].split_at_mut(1);
+    (&mut even[0], &mut odd[0])
+}
+
+/// even[k] = p[2k], odd[k] = p[2k + 1] for the row p = `offset` (0 or 1)
+/// zeros, then `line`, then zeros.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn deinterleave(line: &[f32], offset: usize, even: &mut [f32], odd: &mut [f32]) {
+    // line[2k] and line[2k + 1] land in these two at k.
+    let (at_even, at_odd) = if offset == 0 {
+        (even, odd)
+    } else {
+        even[0] = 0.0;
+        (odd, &mut even[1..])
+    };
+    let pairs = line.len() / 2;
+    assert!(at_even.len() >= line.len().div_ceil(2) && at_odd.len() >= pairs);
+    at_even[line.len().div_ceil(2)..].fill(0.0);
+    at_odd[pairs..].fill(0.0);
+    let vectors = pairs / 8;
+    let (source, e, o) = (line.as_ptr(), at_even.as_mut_ptr(), at_odd.as_mut_ptr());
+    for k in 0..vectors {
+        let a = _mm256_loadu_ps(source.add(16 * k));
+        let b = _mm256_loadu_ps(source.add(16 * k + 8));
+        // Lanes a0 a2 b0 b2 | a4 a6 b4 b6, then the middle quarters swapped.
+        let evens = _mm256_shuffle_ps::<0b10_00_10_00>(a, b);
+        let odds = _mm256_shuffle_ps::<0b11_01_11_01>(a, b);
+        let order = |x: __m256| {
+            _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(x)))
+        };
+        _mm256_storeu_ps(e.add(8 * k), order(evens));
+        _mm256_storeu_ps(o.add(8 * k), order(odds));
+    }
+    for k in 8 * vectors..pairs {
+        at_even[k] = line[2 * k];
+        at_odd[k] = line[2 * k + 1];
+    }
+    if line.len() % 2 == 1 {
+        at_even[pairs] = line[2 * pairs];
+    }
+}
+
+/// row[2k] = even[k], row[2k + 1] = odd[k] (the last odd one dropped when
+/// the row has odd length).
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn interleave(even: &[f32], odd: &[f32], row: &mut [f32]) {
+    let pairs = row.len() / 2;
+    assert!(even.len() >= row.len().div_ceil(2) && odd.len() >= pairs);
+    let vectors = pairs / 8;
+    let (e, o, out) = (even.as_ptr(), odd.as_ptr(), row.as_mut_ptr());
+    for k in 0..vectors {
+        let (a, b) = (_mm256_loadu_ps(e.add(8 * k)), _mm256_loadu_ps(o.add(8 * k)));
+        // e0 o0 e1 o1 | e4 o4 e5 o5 and e2 o2 e3 o3 | e6 o6 e7 o7.
+        let (low, high) = (_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b));
+        _mm256_storeu_ps(out.add(16 * k), _mm256_permute2f128_ps::<0x20>(low, high));
+        _mm256_storeu_ps(
+            out.add(16 * k + 8),
+            _mm256_permute2f128_ps::<0x31>(low, high),
+        );
+    }
+    for k in 8 * vectors..pairs {
+        row[2 * k] = even[k];
+        row[2 * k + 1] = odd[k];
+    }
+    if row.len() % 2 == 1 {
+        row[2 * pairs] = even[pairs];
+    }
+}
+
+/// out[k] = a[k] + s·(b[k] + c[k]) for s = ±1: Aᵀ's rows (1 1 1 0) and
+/// (0 1 −1 −1) applied to (x0, x1, x2) or (x1, x2, x3).
+#[inline(always)]
+fn sum3_into(out: &mut [f32], a: &[f32], b: &[f32], c: &[f32], sign: f32) {
+    for (((out, &a), &b), &c) in out.iter_mut().zip(a).zip(b).zip(c) {
+        *out = if sign > 0.0 { a + b + c } else { a - b - c };
+    }
+}
+
+/// out[k] = f(a[k], b[k]).
+#[inline(always)]
+fn zip_into(out: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) {
+    for ((out, &a), &b) in out.iter_mut().zip(a).zip(b) {
+        *out = f(a, b);
+    }
+}
+
+/// y [c_out, h, w] over the band's tile rows = Aᵀ M A per tile, from M_ξ
+/// [c_out, tiles]: Aᵀ down the 4×4 tile, then along it, over whole tile rows.
+#[target_feature(enable = "avx2")]
+unsafe fn transform_output(
+    m: &[f32],
+    channels: usize,
+    h: usize,
+    w: usize,
+    band: &Band,
+    y: &mut [f32],
+) {
+    let tiles_w = band.tiles_w;
+    let mut down = vec![vec![0f32; tiles_w]; 8];
+    let (mut even, mut odd) = (vec![0f32; tiles_w], vec![0f32; tiles_w]);
+    for o in 0..channels {
+        let plane = &mut y[o * h * w..][..h * w];
+        for (band_row, r) in band.rows.clone().enumerate() {
+            let first = band_row * tiles_w;
+            let at = |xi: usize| &m[band.at(xi, channels) + o * band.stride + first..][..tiles_w];
+            for b in 0..4 {
+                let (m0, m1, m2, m3) = (at(b), at(4 + b), at(8 + b), at(12 + b));
+                let (top, bottom) = down.split_at_mut(4);
+                sum3_into(&mut top[b], m0, m1, m2, 1.0);
+                sum3_into(&mut bottom[b], m1, m2, m3, -1.0);
+            }
+            for a in 0..2.min(h - 2 * r) {
+                let s = &down[4 * a..][..4];
+                sum3_into(&mut even, &s[0], &s[1], &s[2], 1.0);
+                sum3_into(&mut odd, &s[1], &s[2], &s[3], -1.0);
+                interleave(&even, &odd, &mut plane[(2 * r + a) * w..][..w]);
+            }
+        }
+    }
+}
+
+/// W_ξ [c_out, tiles] = (A ∂y Aᵀ)_ξ for every 2×2 tile of ∂y [c_out, h, w]
+/// in the band's tile rows (zero outside the image), over whole tile rows.
+#[target_feature(enable = "avx2")]
+unsafe fn transform_grad(
+    dy: &[f32],
+    channels: usize,
+    h: usize,
+    w: usize,
+    band: &Band,
+    wg: &mut [f32],
+) {
+    let tiles_w = band.tiles_w;
+    let mut split = vec![vec![0f32; tiles_w]; 4];
+    let mut down = vec![vec![0f32; tiles_w]; 8];
+    for o in 0..channels {
+        let plane = &dy[o * h * w..][..h * w];
+        for (band_row, r) in band.rows.clone().enumerate() {
+            for a in 0..2 {
+                let (even, odd) = split_pair(&mut split, a);
+                match Some(2 * r + a).filter(|&y| y < h) {
+                    Some(y) => deinterleave(&plane[y * w..][..w], 0, even, odd),
+                    None => {
+                        even.fill(0.0);
+                        odd.fill(0.0);
+                    }
+                }
+            }
+            // A down: e0, e0 + e1, e0 − e1, −e1, for both halves.
+            for half_index in 0..2 {
+                let (e0, e1) = (&split[half_index], &split[2 + half_index]);
+                down[half_index].copy_from_slice(e0);
+                zip_into(&mut down[2 + half_index], e0, e1, |a, b| a + b);
+                zip_into(&mut down[4 + half_index], e0, e1, |a, b| a - b);
+                zip_into(&mut down[6 + half_index], e1, e1, |_, b| -b);
+            }
+            let first = band_row * tiles_w;
+            for q in 0..4 {
+                let (e, o_half) = (&down[2 * q], &down[2 * q + 1]);
+                let start = |b: usize| band.at(4 * q + b, channels) + o * band.stride + first;
+                wg[start(0)..][..tiles_w].copy_from_slice(e);
+                zip_into(&mut wg[start(1)..][..tiles_w], e, o_half, |a, b| a + b);
+                zip_into(&mut wg[start(2)..][..tiles_w], e, o_half, |a, b| a - b);
+                zip_into(&mut wg[start(3)..][..tiles_w], o_half, o_half, |_, b| -b);
+            }
+        }
+    }
+    band.clear_padding(wg, channels);
+}
+
+#[cfg(test)]
+mod tests {
+    //! Against the exact (float64) correlation and kernel gradient, within
+    //! the rounding bounds of the module's arithmetic. With ε = 2⁻²⁴, d a
+    //! 4×4 input tile and e a 2×2 tile of ∂y (zero outside the image), every
+    //! transformed value satisfies |(Bᵀ d B)_ξ| ≤ ‖d‖₁, |(G g Gᵀ)_ξ| ≤ ‖g‖₁
+    //! and |(A e Aᵀ)_ξ| ≤ ‖e‖₁ (the transforms' entries are at most 1), and
+    //! carries the error of its ≤ 2 additions. Then
+    //! - an output sums ≤ 9 transformed products (Aᵀ's entries, 3 per row)
+    //!   over I channels with I + 7 roundings in a row:
+    //!   |error| ≤ (I + 13)·ε·9·Σ_i ‖K[o, i]‖₁ ‖d_i‖₁;
+    //! - ∂K[o, i] sums over the N·T tiles of the batch, with Σ_ξ |G_ξa| ≤ 2 on
+    //!   each side: |error| ≤ (N·T + 10)·ε·4·Σ_tiles ‖e_o‖₁ ‖d_i‖₁ + ε|∂K|,
+    //!   tight enough to catch any wrong transform only for small N·T, so
+    //!   those shapes are small.
+    //!
+    //! Both margins carry a factor 1.01 for the second-order terms.
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    const EPS: f64 = 1.0 / (1u64 << 24) as f64;
+
+    fn uniform(len: usize, seed: u64) -> Vec<f32> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        (0..len).map(|_| rng.gen_range(-1.0..1.0)).collect()
+    }
+
+    /// [N, C, H, W] values, zero outside the image.
+    struct Planes<'a> {
+        data: &'a [f32],
+        channels: usize,
+        h: usize,
+        w: usize,
+    }
+
+    impl Planes<'_> {
+        fn at(&self, n: usize, c: usize, r: isize, q: isize) -> f64 {
+            let (h, w) = (self.h as isize, self.w as isize);
+            if r < 0 || q < 0 || r >= h || q >= w {
+                return 0.0;
+            }
+            self.data[((n * self.channels + c) * self.h + r as usize) * self.w + q as usize] as f64
+        }
+
+        /// ‖·‖₁ of the `size`×`size` tile of channel c whose corner is (r, q).
+        fn tile_norm(&self, n: usize, c: usize, (r, q): (isize, isize), size: isize) -> f64 {
+            let mut norm = 0.0;
+            for a in 0..size {
+                for b in 0..size {
+                    norm += self.at(n, c, r + a, q + b).abs();
+                }
+            }
+            norm
+        }
+    }
+
+    /// Whether this CPU runs the kernels; the tests say so when it does not.
+    fn runs_here() -> bool {
+        let runs = applies(4, 4);
+        if !runs {
+            eprintln!("skipped: this CPU lacks AVX2 or FMA, the im2col kernels run instead");
+        }
+        runs
+    }
+
+    #[test]
+    fn forward_is_within_its_rounding_bound_of_the_exact_correlation() {
+        if !runs_here() {
+            return;
+        }
+        // [N, c_in, c_out, H, W]: odd sizes, single pixels, rows wider than
+        // a vector, and the CPU study's widest layer.
+        let shapes = [
+            [2, 4, 4, 5, 7],
+            [1, 4, 4, 1, 1],
+            [3, 8, 4, 4, 9],
+            [2, 4, 12, 1, 6],
+            [1, 4, 8, 8, 1],
+            [2, 4, 8, 17, 35],
+            [1, 8, 4, 33, 3],
+            [1, 32, 32, 64, 64],
+        ];
+        for (seed, [n, c_in, c_out, h, w]) in shapes.into_iter().enumerate() {
+            let x = uniform(n * c_in * h * w, 2 * seed as u64);
+            let k = uniform(c_out * c_in * 9, 2 * seed as u64 + 1);
+            let ours = correlate(&x, c_in, h, w, &k, c_out);
+            let image = Planes {
+                data: &x,
+                channels: c_in,
+                h,
+                w,
+            };
+            for (index, &value) in ours.iter().enumerate() {
+                let (q, p) = (index % w, index / w % h);
+                let (o, m) = (index / (w * h) % c_out, index / (w * h * c_out));
+                let corner = ((p / 2 * 2) as isize - 1, (q / 2 * 2) as isize - 1);
+                let (mut exact, mut magnitude) = (0.0, 0.0);
+                for i in 0..c_in {
+                    let g = &k[(o * c_in + i) * 9..][..9];
+                    for (t, &kt) in g.iter().enumerate() {
+                        let (a, b) = ((t / 3) as isize - 1, (t % 3) as isize - 1);
+                        exact += kt as f64 * image.at(m, i, p as isize + a, q as isize + b);
+                    }
+                    let norm: f64 = g.iter().map(|v| v.abs() as f64).sum();
+                    magnitude += norm * image.tile_norm(m, i, corner, 4);
+                }
+                let bound = 1.01 * (c_in + 13) as f64 * EPS * 9.0 * magnitude;
+                assert!(
+                    (value as f64 - exact).abs() <= bound,
+                    "{:?}, output {index}: {value} vs exact {exact} (bound {bound:e})",
+                    [n, c_in, c_out, h, w]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn kernel_gradient_is_within_its_rounding_bound_of_the_exact_sum() {
+        if !runs_here() {
+            return;
+        }
+        let shapes = [
+            [2, 4, 8, 5, 7],
+            [1, 4, 4, 1, 1],
+            [3, 8, 4, 4, 9],
+            [2, 4, 12, 1, 6],
+            [1, 8, 4, 8, 1],
+            [1, 4, 8, 6, 37],
+        ];
+        for (seed, [n, c_in, c_out, h, w]) in shapes.into_iter().enumerate() {
+            let x = uniform(n * c_in * h * w, 2 * seed as u64 + 100);
+            let dy = uniform(n * c_out * h * w, 2 * seed as u64 + 101);
+            let ours = kernel_grad(&x, &dy, c_in, c_out, h, w);
+            let image = Planes {
+                data: &x,
+                channels: c_in,
+                h,
+                w,
+            };
+            let grad = Planes {
+                data: &dy,
+                channels: c_out,
+                h,
+                w,
+            };
+            let tiles = n * h.div_ceil(2) * w.div_ceil(2);
+            for (index, &value) in ours.iter().enumerate() {
+                let (t, i, o) = (index % 9, index / 9 % c_in, index / (9 * c_in));
+                let (a, b) = ((t / 3) as isize - 1, (t % 3) as isize - 1);
+                let mut exact = 0.0;
+                for m in 0..n {
+                    for p in 0..h as isize {
+                        for q in 0..w as isize {
+                            exact += grad.at(m, o, p, q) * image.at(m, i, p + a, q + b);
+                        }
+                    }
+                }
+                let mut magnitude = 0.0;
+                for m in 0..n {
+                    for r in (0..h as isize).step_by(2) {
+                        for q in (0..w as isize).step_by(2) {
+                            magnitude += grad.tile_norm(m, o, (r, q), 2)
+                                * image.tile_norm(m, i, (r - 1, q - 1), 4);
+                        }
+                    }
+                }
+                let bound =
+                    1.01 * ((tiles + 10) as f64 * EPS * 4.0 * magnitude + EPS * exact.abs());
+                assert!(
+                    (value as f64 - exact).abs() <= bound,
+                    "{:?}, ∂K[{index}]: {value} vs exact {exact} (bound {bound:e})",
+                    [n, c_in, c_out, h, w]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        if !runs_here() {
+            return;
+        }
+        let [n, c_in, c_out, h, w] = [5, 8, 12, 13, 20];
+        let x = uniform(n * c_in * h * w, 7);
+        let k = uniform(c_out * c_in * 9, 8);
+        let dy = uniform(n * c_out * h * w, 9);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                (
+                    correlate(&x, c_in, h, w, &k, c_out),
+                    kernel_grad(&x, &dy, c_in, c_out, h, w),
+                )
+            })
+        };
+        let one = run(1);
+        assert!(run(3) == one, "results differ between 1 and 3 threads");
+    }
+
+    #[test]
+    fn applies_to_whole_blocks_of_channels_only() {
+        if !runs_here() {
+            return;
+        }
+        assert!(applies(8, 32) && applies(4, 4));
+        assert!(!applies(3, 8) && !applies(8, 6) && !applies(2, 4));
+    }
+}
