@@ -8,12 +8,15 @@
 #     OUT=bench-sitting scripts/bench-sitting.sh
 #
 # TCH is a binary built with --features tch (README "LibTorch"); leave it unset
-# (or point it at a missing file) to skip LibTorch. PYTHON needs numpy and torch.
+# (or point it at a missing file) to skip LibTorch. BEFORE, if set, is a Flex
+# binary of an earlier commit, run in the same rounds for a before/after
+# comparison. PYTHON needs numpy and torch.
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-bench-sitting}
 FLEX=${FLEX:-target/release/imex-run}
 TCH=${TCH:-target-tch/release/imex-run}
+BEFORE=${BEFORE:-}
 PY=${PYTHON:-python3}
 mkdir -p "$OUT"
 log() { echo "== $(date +%T) load $(cut -d' ' -f1-3 /proc/loadavg) :: $*" | tee -a "$OUT/sitting.log"; }
@@ -42,10 +45,12 @@ print("peak threads=$threads best %.1f median %.1f GFLOP/s"
 PYTHON
 done
 for round in 1 2 3; do
+  [ -n "$BEFORE" ] && ours before "$BEFORE" cpu narrow 10 3 "_$round"
   ours flex "$FLEX" cpu narrow 10 3 "_$round"
   [ -x "$TCH" ] && ours tch "$TCH" tch narrow 10 3 "_$round"
   torch narrow 10 3 "_$round"
 done
+[ -n "$BEFORE" ] && ours before "$BEFORE" cpu paper 3 1 ""
 ours flex "$FLEX" cpu paper 3 1 ""
 [ -x "$TCH" ] && ours tch "$TCH" tch paper 3 1 ""
 torch paper 3 1 ""

@@ -1,9 +1,8 @@
 //! The implicit solve (I + hαL)⁻¹ B on the CPU, one [H, W] slice at a time
 //! with everything in cache, and a backward pass that is the same solve.
 //!
-//! With Ĥ the 2-D Hartley transform of [`crate::model::implicit`]
-//! (Ĥ X = C_H X P + S_H X M, P = C_W + S_W, M = C_W − S_W; Ĥ Ĥ = HW·I) and
-//! d_c = 1 / (HW (1 + hα λ_c)) for channel c:
+//! With Ĥ the 2-D Hartley transform of [`crate::model::implicit`] (Ĥ Ĥ =
+//! HW·I) and d_c = 1 / (HW (1 + hα λ_c)) for channel c:
 //!
 //! ```text
 //!      Y = Ĥ(d_c ⊙ Ĥ X)                              forward
@@ -12,8 +11,16 @@
 //! ```
 //!
 //! Composed from Burn's operations the solve is eight batched matrix products
-//! of 64×64 blocks and their autodiff; here each slice costs six small
-//! products on a 64×128 scratch block.
+//! of 64×64 blocks and their autodiff. Here Ĥ X of a slice is two products,
+//! the separable transform T = Cas_H X Cas_W (Cas the 1-D Hartley matrix,
+//! cas = cos + sin), then an unfolding that is exact in real arithmetic:
+//!
+//! ```text
+//!   (Ĥ X)[k, l] = ½ (T[k, l] + T[−k, l] + T[k, −l] − T[−k, −l])      indices mod H, W
+//! ```
+//!
+//! (cas(a + b) = ½ (cas a cas b + cas(−a) cas b + cas a cas(−b) − cas(−a) cas(−b))),
+//! half the products of the cos/sin form C_H X (C_W + S_W) + S_H X (C_W − S_W).
 
 use super::dispatch::run_kernel;
 use super::host::{flex_tensor, matmul, Matrix, View};
@@ -202,7 +209,7 @@ impl Solve {
 
 /// One thread's working memory for a slice.
 struct Scratch {
-    /// X [P | M], [H, 2W].
+    /// X Cas_W, then T = Cas_H X Cas_W: [2, H, W].
     block: Vec<f32>,
     spectrum: Vec<f32>,
     product: Vec<f32>,
@@ -223,11 +230,9 @@ impl Scratch {
 struct Tables {
     h: usize,
     w: usize,
-    /// [P | M], [W, 2W].
-    right: Vec<f32>,
-    /// C_H and S_H, [H, H].
-    left_cos: Vec<f32>,
-    left_sin: Vec<f32>,
+    /// Cas_H [H, H] and Cas_W [W, W]: cas(2π k n / len).
+    cas_h: Vec<f32>,
+    cas_w: Vec<f32>,
 }
 
 thread_local! {
@@ -244,62 +249,60 @@ impl Tables {
     }
 
     fn new(h: usize, w: usize) -> Self {
-        // cos and sin of 2π k n / len, with k n reduced mod len first (exact).
-        let angle = |k: usize, n: usize, len: usize| 2.0 * PI * ((k * n) % len) as f64 / len as f64;
-        let square = |len: usize, entry: fn(f64) -> f64| -> Vec<f32> {
+        // cas(2π k n / len), with k n reduced mod len first (exact), in float64.
+        let cas = |len: usize| -> Vec<f32> {
             (0..len * len)
-                .map(|i| entry(angle(i / len, i % len, len)) as f32)
+                .map(|i| {
+                    let angle = 2.0 * PI * ((i / len) * (i % len) % len) as f64 / len as f64;
+                    (angle.cos() + angle.sin()) as f32
+                })
                 .collect()
         };
-        let mut right = vec![0f32; 2 * w * w];
-        for (row, pair) in right.chunks_exact_mut(2 * w).enumerate() {
-            let (plus, minus) = pair.split_at_mut(w);
-            for col in 0..w {
-                let (s, c) = angle(row, col, w).sin_cos();
-                plus[col] = (c + s) as f32;
-                minus[col] = (c - s) as f32;
-            }
-        }
         Self {
             h,
             w,
-            right,
-            left_cos: square(h, f64::cos),
-            left_sin: square(h, f64::sin),
+            cas_h: cas(h),
+            cas_w: cas(w),
         }
     }
 
-    /// `out` = Ĥ `x` for one [H, W] slice: U = X [P | M], then C_H U_P + S_H U_M.
+    /// `out` = Ĥ `x` for one [H, W] slice: T = Cas_H (X Cas_W), then the
+    /// unfolding of the module's doc.
     fn transform(&self, x: &[f32], block: &mut [f32], out: &mut [f32]) {
         let (h, w) = (self.h, self.w);
-        let u = Matrix::row_major(&mut block[..], 2 * w);
+        let (rows, t) = block.split_at_mut(h * w);
         matmul(
-            u,
+            Matrix::row_major(&mut rows[..], w),
             Matrix::row_major(x, w),
-            Matrix::row_major(&self.right[..], 2 * w),
-            [h, 2 * w, w],
+            Matrix::row_major(&self.cas_w[..], w),
+            [h, w, w],
             false,
         );
-        let half = |offset: usize| Matrix {
-            data: &block[offset..],
-            row_stride: 2 * w,
-            col_stride: 1,
-        };
-        let cos = Matrix::row_major(&self.left_cos[..], h);
         matmul(
-            Matrix::row_major(&mut out[..], w),
-            cos,
-            half(0),
+            Matrix::row_major(&mut t[..], w),
+            Matrix::row_major(&self.cas_h[..], h),
+            Matrix::row_major(&rows[..], w),
             [h, w, h],
             false,
         );
-        let sin = Matrix::row_major(&self.left_sin[..], h);
-        matmul(
-            Matrix::row_major(&mut out[..], w),
-            sin,
-            half(w),
-            [h, w, h],
-            true,
-        );
+        // Row k with row −k: sums s = T[k] + T[−k] and differences d = T[k] − T[−k],
+        // then (Ĥ X)[k, l] = ½ (s[l] + d[−l]), −l read as a reversed row.
+        let (mut sum, mut difference) = (vec![0f32; w], vec![0f32; w]);
+        for k in 0..h {
+            let (row, mirror) = (&t[k * w..][..w], &t[(h - k) % h * w..][..w]);
+            for (((s, d), &a), &b) in sum.iter_mut().zip(&mut difference).zip(row).zip(mirror) {
+                *s = a + b;
+                *d = a - b;
+            }
+            let out = &mut out[k * w..][..w];
+            out[0] = 0.5 * (sum[0] + difference[0]);
+            for ((out, &s), &d) in out[1..]
+                .iter_mut()
+                .zip(&sum[1..])
+                .zip(difference[1..].iter().rev())
+            {
+                *out = 0.5 * (s + d);
+            }
+        }
     }
 }
