@@ -34,17 +34,14 @@ pub const IN_BLOCK: usize = 2;
 /// # Safety
 /// The CPU has AVX2 and FMA.
 pub unsafe fn forward(m: &mut [f32], u: &[f32], v: &[f32], dims: [usize; 3]) {
-    check_forward(m, u, v, dims);
+    let [c_out, c_in, stride] = dims;
+    assert!(c_out.is_multiple_of(OUT_BLOCK) && stride.is_multiple_of(TILE_BLOCK));
+    assert!(m.len() >= c_out * stride && v.len() >= c_in * stride && u.len() >= c_out * c_in);
     if has_avx512() {
         forward_avx512(m, u, v, dims)
     } else {
         forward_avx2(m, u, v, dims)
     }
-}
-
-fn check_forward(m: &[f32], u: &[f32], v: &[f32], [c_out, c_in, stride]: [usize; 3]) {
-    assert!(c_out.is_multiple_of(OUT_BLOCK) && stride.is_multiple_of(TILE_BLOCK));
-    assert!(m.len() >= c_out * stride && v.len() >= c_in * stride && u.len() >= c_out * c_in);
 }
 
 /// Whether this CPU runs the AVX-512 forms.
