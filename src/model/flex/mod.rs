@@ -16,6 +16,8 @@ mod host;
 mod products;
 mod solve;
 #[cfg(target_arch = "x86_64")]
+mod transforms;
+#[cfg(target_arch = "x86_64")]
 mod winograd;
 
 /// Winograd's kernels need x86-64; elsewhere they never apply and the im2col

@@ -45,7 +45,7 @@ pub unsafe fn forward(m: &mut [f32], u: &[f32], v: &[f32], dims: [usize; 3]) {
 }
 
 /// Whether this CPU runs the AVX-512 forms.
-fn has_avx512() -> bool {
+pub fn has_avx512() -> bool {
     std::arch::is_x86_feature_detected!("avx512f")
 }
 
@@ -131,41 +131,52 @@ unsafe fn add_block(du: &mut [f32], sums: __m256, corner: usize, c_in: usize) {
     }
 }
 
-/// [`forward_avx2`] on 512-bit registers: 4 output channels × 32 tiles at a
-/// time (16 at the end of an odd row), each entry the same chain.
+/// [`forward_avx2`] on 512-bit registers: 8 output channels × 32 tiles at a
+/// time (4 channels at the end of an odd block, 16 tiles at the end of an odd
+/// row), each entry the same chain.
 #[target_feature(enable = "avx512f")]
 unsafe fn forward_avx512(m: &mut [f32], u: &[f32], v: &[f32], [c_out, c_in, stride]: [usize; 3]) {
     let (mp, up, vp) = (m.as_mut_ptr(), u.as_ptr(), v.as_ptr());
-    for o0 in (0..c_out).step_by(OUT_BLOCK) {
+    let mut o0 = 0;
+    while o0 < c_out {
+        let rows = if o0 + 2 * OUT_BLOCK <= c_out {
+            2 * OUT_BLOCK
+        } else {
+            OUT_BLOCK
+        };
         let mut t0 = 0;
-        while t0 + 2 * TILE_BLOCK <= stride {
-            forward_block_avx512::<2>(
-                [mp.add(o0 * stride + t0), up.add(o0 * c_in), vp.add(t0)],
-                c_in,
-                stride,
-            );
-            t0 += 2 * TILE_BLOCK;
+        while t0 < stride {
+            let corners = [mp.add(o0 * stride + t0), up.add(o0 * c_in), vp.add(t0)];
+            match (rows == OUT_BLOCK, t0 + 2 * TILE_BLOCK <= stride) {
+                (false, true) => {
+                    forward_block_avx512::<{ 2 * OUT_BLOCK }, 2>(corners, c_in, stride)
+                }
+                (false, false) => {
+                    forward_block_avx512::<{ 2 * OUT_BLOCK }, 1>(corners, c_in, stride)
+                }
+                (true, true) => forward_block_avx512::<OUT_BLOCK, 2>(corners, c_in, stride),
+                (true, false) => forward_block_avx512::<OUT_BLOCK, 1>(corners, c_in, stride),
+            }
+            t0 += if t0 + 2 * TILE_BLOCK <= stride {
+                2 * TILE_BLOCK
+            } else {
+                TILE_BLOCK
+            };
         }
-        if t0 < stride {
-            forward_block_avx512::<1>(
-                [mp.add(o0 * stride + t0), up.add(o0 * c_in), vp.add(t0)],
-                c_in,
-                stride,
-            );
-        }
+        o0 += rows;
     }
 }
 
-/// One block of [`forward_avx512`]: [`OUT_BLOCK`] rows of `VECTORS` × 16
-/// tiles at m, from the rows of u and the columns of v at the given corners.
+/// One block of [`forward_avx512`]: `ROWS` rows of `VECTORS` × 16 tiles at
+/// m, from the rows of u and the columns of v at the given corners.
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn forward_block_avx512<const VECTORS: usize>(
+unsafe fn forward_block_avx512<const ROWS: usize, const VECTORS: usize>(
     [m, u, v]: [*const f32; 3],
     c_in: usize,
     stride: usize,
 ) {
-    let mut acc = [[_mm512_setzero_ps(); VECTORS]; OUT_BLOCK];
+    let mut acc = [[_mm512_setzero_ps(); VECTORS]; ROWS];
     let mut x = [_mm512_setzero_ps(); VECTORS];
     for i in 0..c_in {
         for (k, x) in x.iter_mut().enumerate() {
@@ -188,32 +199,60 @@ unsafe fn forward_block_avx512<const VECTORS: usize>(
 /// [`kernel_avx2`] on 512-bit registers: a block's two input channels side
 /// by side in one register ([v_i0 | v_i1], 8 tiles each) against an output
 /// channel's 8 tiles in both halves, so that every lane runs the AVX2 form's
-/// chain at half the instructions.
+/// chain at half the instructions; two such blocks of input channels at a
+/// time where the channels allow, so that each output row loaded feeds twice
+/// the multiply-adds (eight output channels at a time run out of registers).
 #[target_feature(enable = "avx512f")]
 unsafe fn kernel_avx512(du: &mut [f32], wg: &[f32], v: &[f32], [c_out, c_in, stride]: [usize; 3]) {
+    for o0 in (0..c_out).step_by(OUT_BLOCK) {
+        let mut i0 = 0;
+        while i0 + 2 * IN_BLOCK <= c_in {
+            kernel_block_avx512::<2>(du, wg, v, [o0, i0], [c_in, stride]);
+            i0 += 2 * IN_BLOCK;
+        }
+        if i0 < c_in {
+            kernel_block_avx512::<1>(du, wg, v, [o0, i0], [c_in, stride]);
+        }
+    }
+}
+
+/// [`OUT_BLOCK`] × `BLOCKS`·[`IN_BLOCK`] sums of [`kernel_avx512`], from
+/// output channel o0 and input channel i0.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn kernel_block_avx512<const BLOCKS: usize>(
+    du: &mut [f32],
+    wg: &[f32],
+    v: &[f32],
+    [o0, i0]: [usize; 2],
+    [c_in, stride]: [usize; 2],
+) {
     let (wp, vp) = (wg.as_ptr(), v.as_ptr());
     let halves = |x: __m256| _mm256_castps_pd(x);
-    for o0 in (0..c_out).step_by(OUT_BLOCK) {
-        for i0 in (0..c_in).step_by(IN_BLOCK) {
-            let mut acc = [_mm512_setzero_ps(); OUT_BLOCK];
-            for t in (0..stride).step_by(8) {
-                let low = _mm512_castpd256_pd512(halves(_mm256_loadu_ps(vp.add(i0 * stride + t))));
-                let high = halves(_mm256_loadu_ps(vp.add((i0 + 1) * stride + t)));
-                let b = _mm512_castpd_ps(_mm512_insertf64x4::<1>(low, high));
-                for (r, acc) in acc.iter_mut().enumerate() {
-                    let a = halves(_mm256_loadu_ps(wp.add((o0 + r) * stride + t)));
-                    let a = _mm512_castpd_ps(_mm512_broadcast_f64x4(a));
-                    *acc = _mm512_fmadd_ps(a, b, *acc);
-                }
+    let mut acc = [[_mm512_setzero_ps(); BLOCKS]; OUT_BLOCK];
+    for t in (0..stride).step_by(8) {
+        let b: [__m512; BLOCKS] = std::array::from_fn(|k| {
+            let i = i0 + k * IN_BLOCK;
+            let low = _mm512_castpd256_pd512(halves(_mm256_loadu_ps(vp.add(i * stride + t))));
+            let high = halves(_mm256_loadu_ps(vp.add((i + 1) * stride + t)));
+            _mm512_castpd_ps(_mm512_insertf64x4::<1>(low, high))
+        });
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let a = halves(_mm256_loadu_ps(wp.add((o0 + r) * stride + t)));
+            let a = _mm512_castpd_ps(_mm512_broadcast_f64x4(a));
+            for (acc, &b) in acc.iter_mut().zip(&b) {
+                *acc = _mm512_fmadd_ps(a, b, *acc);
             }
-            let mut split = [[_mm256_setzero_ps(); IN_BLOCK]; OUT_BLOCK];
-            for (split, &acc) in split.iter_mut().zip(&acc) {
-                let acc = _mm512_castps_pd(acc);
-                split[0] = _mm256_castpd_ps(_mm512_castpd512_pd256(acc));
-                split[1] = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(acc));
-            }
-            add_block(du, lane_sums(split), o0 * c_in + i0, c_in);
         }
+    }
+    for k in 0..BLOCKS {
+        let mut split = [[_mm256_setzero_ps(); IN_BLOCK]; OUT_BLOCK];
+        for (split, acc) in split.iter_mut().zip(&acc) {
+            let acc = _mm512_castps_pd(acc[k]);
+            split[0] = _mm256_castpd_ps(_mm512_castpd512_pd256(acc));
+            split[1] = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(acc));
+        }
+        add_block(du, lane_sums(split), o0 * c_in + i0 + k * IN_BLOCK, c_in);
     }
 }
 

@@ -24,16 +24,18 @@
 //! so an output is within (I + 13)·2⁻²⁴·9·Σ_i ‖K[o, i]‖₁ ‖d_i‖₁ of the exact
 //! sum (d_i its 4×4 input tile; the tests check this bound).
 //!
-//! The transforms and products are written for AVX2 and FMA (x86-64 since
-//! 2013); [`applies`] says when they run, and the im2col kernels of
-//! [`super::conv`] take every other case. Results are the same at any thread
-//! count: each image is one task and the kernel gradient adds the images'
-//! sums in image order.
+//! This module cuts images into bands of tile rows and runs, per band, the
+//! tile transforms ([`super::transforms`]) and the products
+//! ([`super::products`]), both written for AVX2 and FMA (x86-64 since 2013)
+//! with AVX-512 forms that give the same bits; [`applies`] says when they
+//! run, and the im2col kernels of [`super::conv`] take every other case.
+//! Results are the same at any thread count: each image is one task and the
+//! kernel gradient adds the images' sums in image order.
 
 use super::host::{sum_in_order, with_scratch};
 use super::products::{self, IN_BLOCK, OUT_BLOCK, TILE_BLOCK};
+use super::transforms::{self, Starts, XI};
 use rayon::prelude::*;
-use std::arch::x86_64::*;
 use std::ops::Range;
 
 /// Whether [`correlate`] and [`kernel_grad`] take a convolution between
@@ -47,9 +49,6 @@ pub fn applies(c_in: usize, c_out: usize) -> bool {
         && std::arch::is_x86_feature_detected!("avx2")
         && std::arch::is_x86_feature_detected!("fma")
 }
-
-/// Positions of a transformed 4×4 tile.
-const XI: usize = 16;
 
 /// `kernel` [c_out, c_in, 3, 3] correlated with every image of `images`
 /// [N, c_in, h, w] (zero padding 1), in parallel over images: [N, c_out, h, w].
@@ -79,7 +78,7 @@ pub fn correlate(
                     // SAFETY (this block): AVX2 and FMA, asserted through
                     // `applies`; channels in whole blocks, tiles padded.
                     unsafe {
-                        transform_input(image, c_in, h, w, &band, v);
+                        transform_input(image, c_in, [h, w], &band, v);
                         for xi in 0..XI {
                             products::forward(
                                 &mut m[band.at(xi, c_out)..][..c_out * band.stride],
@@ -88,7 +87,7 @@ pub fn correlate(
                                 [c_out, c_in, band.stride],
                             );
                         }
-                        transform_output(m, c_out, h, w, &band, y);
+                        transform_output(m, c_out, [h, w], &band, y);
                     }
                 }
             })
@@ -124,8 +123,8 @@ pub fn kernel_grad(
                     let (v, wg) = scratch.split_at_mut(band.len(c_in));
                     // SAFETY (this block): as in `correlate`.
                     unsafe {
-                        transform_input(image, c_in, h, w, &band, v);
-                        transform_grad(dy, c_out, h, w, &band, wg);
+                        transform_input(image, c_in, [h, w], &band, v);
+                        transform_grad(dy, c_out, [h, w], &band, wg);
                         for xi in 0..XI {
                             products::kernel(
                                 &mut du[xi * c_out * c_in..][..c_out * c_in],
@@ -213,6 +212,12 @@ impl Band {
         xi * (channels * self.stride + 16)
     }
 
+    /// Where the band's tile row `band_row` of channel `c` (of `channels`)
+    /// starts in each position ξ.
+    fn starts(&self, channels: usize, c: usize, band_row: usize) -> Starts {
+        std::array::from_fn(|xi| self.at(xi, channels) + c * self.stride + band_row * self.tiles_w)
+    }
+
     fn len(&self, channels: usize) -> usize {
         self.at(XI, channels)
     }
@@ -279,236 +284,65 @@ fn untransform_kernel_grad(du: &[f32], c_out: usize, c_in: usize) -> Vec<f32> {
     dk
 }
 
-/// V_ξ [c_in, tiles] = (Bᵀ d B)_ξ for every 4×4 input tile d of the band
-/// (tile (r, c) reads image rows 2r−1..2r+3, columns 2c−1..2c+3, zero
-/// outside the image).
+/// V_ξ [c_in, tiles] = (Bᵀ d B)_ξ for every 4×4 input tile of the band.
 ///
-/// Written along whole tile rows so that every step is a vector operation
-/// over the tiles: the four image rows under a tile row, each split into the
-/// even and odd columns of its zero-padded copy (tile c reads E[c], O[c],
-/// E[c+1], O[c+1]); Bᵀ down them, then B along them.
-#[target_feature(enable = "avx2")]
+/// # Safety
+/// The CPU has AVX2 and FMA.
 unsafe fn transform_input(
     image: &[f32],
     channels: usize,
-    h: usize,
-    w: usize,
+    [h, w]: [usize; 2],
     band: &Band,
     v: &mut [f32],
 ) {
-    let tiles_w = band.tiles_w;
-    let half = tiles_w + 1;
-    // Rows 0..4 of the tile: even and odd halves; then Bᵀ of them.
-    let mut split = vec![vec![0f32; half]; 8];
-    let mut down = vec![vec![0f32; half]; 8];
-    for i in 0..channels {
-        let plane = &image[i * h * w..][..h * w];
+    let wide = products::has_avx512();
+    for (i, plane) in image.chunks_exact(h * w).take(channels).enumerate() {
         for (band_row, r) in band.rows.clone().enumerate() {
-            for a in 0..4 {
-                let (even, odd) = split_pair(&mut split, a);
-                match (2 * r + a).checked_sub(1).filter(|&y| y < h) {
-                    Some(y) => deinterleave(&plane[y * w..][..w], 1, even, odd),
-                    None => {
-                        even.fill(0.0);
-                        odd.fill(0.0);
-                    }
-                }
-            }
-            // Bᵀ down: d0 − d2, d1 + d2, d2 − d1, d1 − d3, for both halves.
-            for half_index in 0..2 {
-                let row = |a: usize| &split[2 * a + half_index][..half];
-                let (d0, d1, d2, d3) = (row(0), row(1), row(2), row(3));
-                zip_into(&mut down[half_index], d0, d2, |a, b| a - b);
-                zip_into(&mut down[2 + half_index], d1, d2, |a, b| a + b);
-                zip_into(&mut down[4 + half_index], d2, d1, |a, b| a - b);
-                zip_into(&mut down[6 + half_index], d1, d3, |a, b| a - b);
-            }
-            let first = band_row * tiles_w;
-            for q in 0..4 {
-                let (even, odd) = (&down[2 * q], &down[2 * q + 1]);
-                let (e, e_next, o, o_next) =
-                    (&even[..tiles_w], &even[1..], &odd[..tiles_w], &odd[1..]);
-                let start = |b: usize| band.at(4 * q + b, channels) + i * band.stride + first;
-                zip_into(&mut v[start(0)..][..tiles_w], e, e_next, |a, b| a - b);
-                zip_into(&mut v[start(1)..][..tiles_w], o, e_next, |a, b| a + b);
-                zip_into(&mut v[start(2)..][..tiles_w], e_next, o, |a, b| a - b);
-                zip_into(&mut v[start(3)..][..tiles_w], o, o_next, |a, b| a - b);
-            }
+            let starts = band.starts(channels, i, band_row);
+            transforms::input_row(plane, [h, w], r, v, &starts, wide);
         }
     }
     band.clear_padding(v, channels);
 }
 
-/// The even and odd halves of row `a` of `split`.
-#[inline(always)]
-fn split_pair(split: &mut [Vec<f32>], a: usize) -> (&mut [f32], &mut [f32]) {
-    let (even, odd) = split[2 * a..].split_at_mut(1);
-    (&mut even[0], &mut odd[0])
-}
-
-/// even[k] = p[2k], odd[k] = p[2k + 1] for the row p = `offset` (0 or 1)
-/// zeros, then `line`, then zeros.
-#[target_feature(enable = "avx2")]
-#[inline]
-unsafe fn deinterleave(line: &[f32], offset: usize, even: &mut [f32], odd: &mut [f32]) {
-    // line[2k] and line[2k + 1] land in these two at k.
-    let (at_even, at_odd) = if offset == 0 {
-        (even, odd)
-    } else {
-        even[0] = 0.0;
-        (odd, &mut even[1..])
-    };
-    let pairs = line.len() / 2;
-    assert!(at_even.len() >= line.len().div_ceil(2) && at_odd.len() >= pairs);
-    at_even[line.len().div_ceil(2)..].fill(0.0);
-    at_odd[pairs..].fill(0.0);
-    let vectors = pairs / 8;
-    let (source, e, o) = (line.as_ptr(), at_even.as_mut_ptr(), at_odd.as_mut_ptr());
-    for k in 0..vectors {
-        let a = _mm256_loadu_ps(source.add(16 * k));
-        let b = _mm256_loadu_ps(source.add(16 * k + 8));
-        // Lanes a0 a2 b0 b2 | a4 a6 b4 b6, then the middle quarters swapped.
-        let evens = _mm256_shuffle_ps::<0b10_00_10_00>(a, b);
-        let odds = _mm256_shuffle_ps::<0b11_01_11_01>(a, b);
-        let order = |x: __m256| {
-            _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(x)))
-        };
-        _mm256_storeu_ps(e.add(8 * k), order(evens));
-        _mm256_storeu_ps(o.add(8 * k), order(odds));
-    }
-    for k in 8 * vectors..pairs {
-        at_even[k] = line[2 * k];
-        at_odd[k] = line[2 * k + 1];
-    }
-    if line.len() % 2 == 1 {
-        at_even[pairs] = line[2 * pairs];
-    }
-}
-
-/// row[2k] = even[k], row[2k + 1] = odd[k] (the last odd one dropped when
-/// the row has odd length).
-#[target_feature(enable = "avx2")]
-#[inline]
-unsafe fn interleave(even: &[f32], odd: &[f32], row: &mut [f32]) {
-    let pairs = row.len() / 2;
-    assert!(even.len() >= row.len().div_ceil(2) && odd.len() >= pairs);
-    let vectors = pairs / 8;
-    let (e, o, out) = (even.as_ptr(), odd.as_ptr(), row.as_mut_ptr());
-    for k in 0..vectors {
-        let (a, b) = (_mm256_loadu_ps(e.add(8 * k)), _mm256_loadu_ps(o.add(8 * k)));
-        // e0 o0 e1 o1 | e4 o4 e5 o5 and e2 o2 e3 o3 | e6 o6 e7 o7.
-        let (low, high) = (_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b));
-        _mm256_storeu_ps(out.add(16 * k), _mm256_permute2f128_ps::<0x20>(low, high));
-        _mm256_storeu_ps(
-            out.add(16 * k + 8),
-            _mm256_permute2f128_ps::<0x31>(low, high),
-        );
-    }
-    for k in 8 * vectors..pairs {
-        row[2 * k] = even[k];
-        row[2 * k + 1] = odd[k];
-    }
-    if row.len() % 2 == 1 {
-        row[2 * pairs] = even[pairs];
-    }
-}
-
-/// out[k] = a[k] + s·(b[k] + c[k]) for s = ±1: Aᵀ's rows (1 1 1 0) and
-/// (0 1 −1 −1) applied to (x0, x1, x2) or (x1, x2, x3).
-#[inline(always)]
-fn sum3_into(out: &mut [f32], a: &[f32], b: &[f32], c: &[f32], sign: f32) {
-    for (((out, &a), &b), &c) in out.iter_mut().zip(a).zip(b).zip(c) {
-        *out = if sign > 0.0 { a + b + c } else { a - b - c };
-    }
-}
-
-/// out[k] = f(a[k], b[k]).
-#[inline(always)]
-fn zip_into(out: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) {
-    for ((out, &a), &b) in out.iter_mut().zip(a).zip(b) {
-        *out = f(a, b);
-    }
-}
-
 /// y [c_out, h, w] over the band's tile rows = Aᵀ M A per tile, from M_ξ
-/// [c_out, tiles]: Aᵀ down the 4×4 tile, then along it, over whole tile rows.
-#[target_feature(enable = "avx2")]
+/// [c_out, tiles].
+///
+/// # Safety
+/// As for [`transform_input`].
 unsafe fn transform_output(
     m: &[f32],
     channels: usize,
-    h: usize,
-    w: usize,
+    [h, w]: [usize; 2],
     band: &Band,
     y: &mut [f32],
 ) {
-    let tiles_w = band.tiles_w;
-    let mut down = vec![vec![0f32; tiles_w]; 8];
-    let (mut even, mut odd) = (vec![0f32; tiles_w], vec![0f32; tiles_w]);
-    for o in 0..channels {
-        let plane = &mut y[o * h * w..][..h * w];
+    let wide = products::has_avx512();
+    for (o, plane) in y.chunks_exact_mut(h * w).take(channels).enumerate() {
         for (band_row, r) in band.rows.clone().enumerate() {
-            let first = band_row * tiles_w;
-            let at = |xi: usize| &m[band.at(xi, channels) + o * band.stride + first..][..tiles_w];
-            for b in 0..4 {
-                let (m0, m1, m2, m3) = (at(b), at(4 + b), at(8 + b), at(12 + b));
-                let (top, bottom) = down.split_at_mut(4);
-                sum3_into(&mut top[b], m0, m1, m2, 1.0);
-                sum3_into(&mut bottom[b], m1, m2, m3, -1.0);
-            }
-            for a in 0..2.min(h - 2 * r) {
-                let s = &down[4 * a..][..4];
-                sum3_into(&mut even, &s[0], &s[1], &s[2], 1.0);
-                sum3_into(&mut odd, &s[1], &s[2], &s[3], -1.0);
-                interleave(&even, &odd, &mut plane[(2 * r + a) * w..][..w]);
-            }
+            let starts = band.starts(channels, o, band_row);
+            transforms::output_row(m, &starts, plane, [h, w], r, wide);
         }
     }
 }
 
 /// W_ξ [c_out, tiles] = (A ∂y Aᵀ)_ξ for every 2×2 tile of ∂y [c_out, h, w]
-/// in the band's tile rows (zero outside the image), over whole tile rows.
-#[target_feature(enable = "avx2")]
+/// in the band's tile rows (zero outside the image).
+///
+/// # Safety
+/// As for [`transform_input`].
 unsafe fn transform_grad(
     dy: &[f32],
     channels: usize,
-    h: usize,
-    w: usize,
+    [h, w]: [usize; 2],
     band: &Band,
     wg: &mut [f32],
 ) {
-    let tiles_w = band.tiles_w;
-    let mut split = vec![vec![0f32; tiles_w]; 4];
-    let mut down = vec![vec![0f32; tiles_w]; 8];
-    for o in 0..channels {
-        let plane = &dy[o * h * w..][..h * w];
+    let wide = products::has_avx512();
+    for (o, plane) in dy.chunks_exact(h * w).take(channels).enumerate() {
         for (band_row, r) in band.rows.clone().enumerate() {
-            for a in 0..2 {
-                let (even, odd) = split_pair(&mut split, a);
-                match Some(2 * r + a).filter(|&y| y < h) {
-                    Some(y) => deinterleave(&plane[y * w..][..w], 0, even, odd),
-                    None => {
-                        even.fill(0.0);
-                        odd.fill(0.0);
-                    }
-                }
-            }
-            // A down: e0, e0 + e1, e0 − e1, −e1, for both halves.
-            for half_index in 0..2 {
-                let (e0, e1) = (&split[half_index], &split[2 + half_index]);
-                down[half_index].copy_from_slice(e0);
-                zip_into(&mut down[2 + half_index], e0, e1, |a, b| a + b);
-                zip_into(&mut down[4 + half_index], e0, e1, |a, b| a - b);
-                zip_into(&mut down[6 + half_index], e1, e1, |_, b| -b);
-            }
-            let first = band_row * tiles_w;
-            for q in 0..4 {
-                let (e, o_half) = (&down[2 * q], &down[2 * q + 1]);
-                let start = |b: usize| band.at(4 * q + b, channels) + o * band.stride + first;
-                wg[start(0)..][..tiles_w].copy_from_slice(e);
-                zip_into(&mut wg[start(1)..][..tiles_w], e, o_half, |a, b| a + b);
-                zip_into(&mut wg[start(2)..][..tiles_w], e, o_half, |a, b| a - b);
-                zip_into(&mut wg[start(3)..][..tiles_w], o_half, o_half, |_, b| -b);
-            }
+            let starts = band.starts(channels, o, band_row);
+            transforms::grad_row(plane, [h, w], r, wg, &starts, wide);
         }
     }
     band.clear_padding(wg, channels);
