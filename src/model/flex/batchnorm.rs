@@ -12,7 +12,7 @@
 //! the tensor each way, and its 4-D broadcasts take Flex's slow strided path.
 
 use super::dispatch::run_kernel;
-use super::host::{flex_tensor, View};
+use super::host::{flex_tensor, written, View};
 use burn::backend::autodiff::{
     checkpoint::base::Checkpointer,
     grads::Gradients,
@@ -66,16 +66,20 @@ fn forward(x: &FlexTensor, epsilon: f64) -> (FlexTensor, Vec<f32>) {
             (mean, (1.0 / (var + epsilon).sqrt()) as f32)
         })
         .collect();
-    let mut y = vec![0f32; x.len()];
-    y.par_chunks_mut(hw)
-        .zip(x.par_chunks(hw))
-        .enumerate()
-        .for_each(|(p, (y, x))| {
-            let (mean, inv_std) = stats[p % c];
-            y.iter_mut()
-                .zip(x)
-                .for_each(|(y, &x)| *y = (x - mean) * inv_std);
-        });
+    // SAFETY: the planes of y and x pair up, and every y is written.
+    let y = unsafe {
+        written(x.len(), |y| {
+            y.par_chunks_mut(hw)
+                .zip(x.par_chunks(hw))
+                .enumerate()
+                .for_each(|(p, (y, x))| {
+                    let (mean, inv_std) = stats[p % c];
+                    for (y, &x) in y.iter_mut().zip(x) {
+                        y.write((x - mean) * inv_std);
+                    }
+                })
+        })
+    };
     let inv_std = stats.into_iter().map(|(_, s)| s).collect();
     (flex_tensor(y, view.dims), inv_std)
 }
@@ -96,16 +100,20 @@ fn input_grad(grad: &FlexTensor, y: &FlexTensor, inv_std: &[f32]) -> FlexTensor 
             ((sum_g / count) as f32, (sum_gy / count) as f32)
         })
         .collect();
-    let mut dx = vec![0f32; g.len()];
-    dx.par_chunks_mut(hw)
-        .zip(g.par_chunks(hw).zip(y.par_chunks(hw)))
-        .enumerate()
-        .for_each(|(p, (dx, (g, y)))| {
-            let ((mean_g, mean_gy), s) = (means[p % c], inv_std[p % c]);
-            for ((dx, &g), &y) in dx.iter_mut().zip(g).zip(y) {
-                *dx = (g - mean_g - y * mean_gy) * s;
-            }
-        });
+    // SAFETY: as in `forward`.
+    let dx = unsafe {
+        written(g.len(), |dx| {
+            dx.par_chunks_mut(hw)
+                .zip(g.par_chunks(hw).zip(y.par_chunks(hw)))
+                .enumerate()
+                .for_each(|(p, (dx, (g, y)))| {
+                    let ((mean_g, mean_gy), s) = (means[p % c], inv_std[p % c]);
+                    for ((dx, &g), &y) in dx.iter_mut().zip(g).zip(y) {
+                        dx.write((g - mean_g - y * mean_gy) * s);
+                    }
+                })
+        })
+    };
     flex_tensor(dx, g_view.dims)
 }
 

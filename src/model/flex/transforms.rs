@@ -12,6 +12,7 @@
 //! the same bits on every path (the tests check it).
 
 use std::arch::x86_64::*;
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 /// Positions of a transformed 4×4 tile.
@@ -50,14 +51,15 @@ pub unsafe fn input_row(
 }
 
 /// Rows 2r, 2r + 1 of one channel `plane` [h, w] (those inside the image) =
-/// Aᵀ M A for the tiles of tile row `r`, from M_ξ in `m` at `starts`.
+/// Aᵀ M A for the tiles of tile row `r`, from M_ξ in `m` at `starts`: every
+/// element of those rows is written.
 ///
 /// # Safety
 /// As for [`input_row`].
 pub unsafe fn output_row(
     m: &[f32],
     starts: &Starts,
-    plane: &mut [f32],
+    plane: &mut [MaybeUninit<f32>],
     [h, w]: [usize; 2],
     r: usize,
     wide: bool,
@@ -116,7 +118,7 @@ trait Tiles: Copy {
     /// Columns `start`.. of `row`, zero outside it.
     unsafe fn load_columns(row: &[f32], start: isize) -> Self;
     /// Writes the lanes that fall inside `row`, from column `start` on.
-    unsafe fn store_columns(self, row: &mut [f32], start: usize);
+    unsafe fn store_columns(self, row: &mut [MaybeUninit<f32>], start: usize);
     /// The even and the odd elements of the 2·LANES values (a, b), in order.
     unsafe fn split(a: Self, b: Self) -> (Self, Self);
     /// The inverse of [`Tiles::split`].
@@ -149,9 +151,9 @@ impl Tiles for f32 {
             .and_then(|x| row.get(x))
             .map_or(0.0, |&x| x)
     }
-    unsafe fn store_columns(self, row: &mut [f32], start: usize) {
+    unsafe fn store_columns(self, row: &mut [MaybeUninit<f32>], start: usize) {
         if let Some(x) = row.get_mut(start) {
-            *x = self
+            x.write(self);
         }
     }
     unsafe fn split(a: Self, b: Self) -> (Self, Self) {
@@ -225,8 +227,8 @@ impl Tiles for __m256 {
     }
     #[target_feature(enable = "avx2")]
     #[inline]
-    unsafe fn store_columns(self, row: &mut [f32], start: usize) {
-        let first = row.as_mut_ptr().wrapping_add(start);
+    unsafe fn store_columns(self, row: &mut [MaybeUninit<f32>], start: usize) {
+        let first = row.as_mut_ptr().cast::<f32>().wrapping_add(start);
         if start + 8 <= row.len() {
             return _mm256_storeu_ps(first, self);
         }
@@ -300,8 +302,8 @@ impl Tiles for __m512 {
     }
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn store_columns(self, row: &mut [f32], start: usize) {
-        let first = row.as_mut_ptr().wrapping_add(start);
+    unsafe fn store_columns(self, row: &mut [MaybeUninit<f32>], start: usize) {
+        let first = row.as_mut_ptr().cast::<f32>().wrapping_add(start);
         if start + 16 <= row.len() {
             return _mm512_storeu_ps(first, self);
         }
@@ -373,7 +375,7 @@ macro_rules! tile_loops {
             pub(super) unsafe fn output<V: Tiles>(
                 m: &[f32],
                 starts: &Starts,
-                rows: &mut [f32],
+                rows: &mut [MaybeUninit<f32>],
                 w: usize,
                 tiles: Range<usize>,
             ) -> usize {
@@ -559,7 +561,8 @@ mod tests {
             let starts: Starts = std::array::from_fn(|xi| xi * (tiles + 3));
             for r in 0..h.div_ceil(2) {
                 widths_agree(h * w, |y, _, wide| unsafe {
-                    let y = &mut y[..h * w];
+                    // Initialised values (NaN where not written), as MaybeUninit.
+                    let y = &mut *(&mut y[..h * w] as *mut [f32] as *mut [MaybeUninit<f32>]);
                     match wide {
                         Some(wide) => output_row(&m, &starts, y, [h, w], r, wide),
                         None => {

@@ -32,10 +32,11 @@
 //! Results are the same at any thread count: each image is one task and the
 //! kernel gradient adds the images' sums in image order.
 
-use super::host::{sum_in_order, with_scratch};
+use super::host::{sum_in_order, with_scratch, written};
 use super::products::{self, IN_BLOCK, OUT_BLOCK, TILE_BLOCK};
 use super::transforms::{self, Starts, XI};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 /// Whether [`correlate`] and [`kernel_grad`] take a convolution between
@@ -68,31 +69,36 @@ pub fn correlate(
     let (plane_in, plane_out) = (c_in * h * w, c_out * h * w);
     let u = transform_kernel(kernel, c_out, c_in);
     let bands = Bands::new(c_in + c_out, h, w, FORWARD_BAND);
-    let mut out = vec![0f32; images.len() / plane_in * plane_out];
-    out.par_chunks_mut(plane_out)
-        .zip(images.par_chunks(plane_in))
-        .for_each(|(y, image)| {
-            with_scratch(bands.scratch(c_in, c_out), |scratch| {
-                for band in bands.iter() {
-                    let (v, m) = scratch.split_at_mut(band.len(c_in));
-                    // SAFETY (this block): AVX2 and FMA, asserted through
-                    // `applies`; channels in whole blocks, tiles padded.
-                    unsafe {
-                        transform_input(image, c_in, [h, w], &band, v);
-                        for xi in 0..XI {
-                            products::forward(
-                                &mut m[band.at(xi, c_out)..][..c_out * band.stride],
-                                &u[xi * c_out * c_in..][..c_out * c_in],
-                                &v[band.at(xi, c_in)..][..c_in * band.stride],
-                                [c_out, c_in, band.stride],
-                            );
-                        }
-                        transform_output(m, c_out, [h, w], &band, y);
+    let forward = |y: &mut [MaybeUninit<f32>], image: &[f32]| {
+        with_scratch(bands.scratch(c_in, c_out), |scratch| {
+            for band in bands.iter() {
+                let (v, m) = scratch.split_at_mut(band.len(c_in));
+                // SAFETY (this block): AVX2 and FMA, asserted through
+                // `applies`; channels in whole blocks, tiles padded.
+                unsafe {
+                    transform_input(image, c_in, [h, w], &band, v);
+                    for xi in 0..XI {
+                        products::forward(
+                            &mut m[band.at(xi, c_out)..][..c_out * band.stride],
+                            &u[xi * c_out * c_in..][..c_out * c_in],
+                            &v[band.at(xi, c_in)..][..c_in * band.stride],
+                            [c_out, c_in, band.stride],
+                        );
                     }
+                    transform_output(m, c_out, [h, w], &band, y);
                 }
-            })
-        });
-    out
+            }
+        })
+    };
+    // SAFETY: the bands cover every tile row, and `transform_output` writes
+    // every image row under them.
+    unsafe {
+        written(images.len() / plane_in * plane_out, |out| {
+            (out.par_chunks_mut(plane_out))
+                .zip(images.par_chunks(plane_in))
+                .for_each(|(y, image)| forward(y, image))
+        })
+    }
 }
 
 /// ∂K [c_out, c_in, 3, 3] = Σ_n ∂(correlate)/∂K for `images` [N, c_in, h, w]
@@ -306,7 +312,7 @@ unsafe fn transform_input(
 }
 
 /// y [c_out, h, w] over the band's tile rows = Aᵀ M A per tile, from M_ξ
-/// [c_out, tiles].
+/// [c_out, tiles]: every element of the image rows under the band.
 ///
 /// # Safety
 /// As for [`transform_input`].
@@ -315,7 +321,7 @@ unsafe fn transform_output(
     channels: usize,
     [h, w]: [usize; 2],
     band: &Band,
-    y: &mut [f32],
+    y: &mut [MaybeUninit<f32>],
 ) {
     let wide = products::has_avx512();
     for (o, plane) in y.chunks_exact_mut(h * w).take(channels).enumerate() {
