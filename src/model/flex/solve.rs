@@ -23,7 +23,7 @@
 //! half the products of the cos/sin form C_H X (C_W + S_W) + S_H X (C_W − S_W).
 
 use super::dispatch::run_kernel;
-use super::host::{flex_tensor, matmul, Matrix, View};
+use super::host::{flex_tensor, matmul, written, Matrix, View};
 use burn::backend::autodiff::{
     checkpoint::base::Checkpointer,
     grads::Gradients,
@@ -35,6 +35,7 @@ use burn::tensor::{backend::Backend, Tensor};
 use rayon::prelude::*;
 use std::cell::RefCell;
 use std::f64::consts::PI;
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 
 /// Y = (I + hα L)⁻¹ `rhs` [N, C, H, W] for L's symbol `lambda` [C or 1, H, W],
@@ -111,27 +112,35 @@ impl Solve {
         let rhs = View::new(rhs);
         let channels = rhs.dims[1];
         let hw = self.tables.h * self.tables.w;
-        let mut y = vec![0f32; rhs.data().len()];
-        let mut spectrum = vec![0f32; y.len()];
-        y.par_chunks_mut(hw)
-            .zip(rhs.data().par_chunks(hw))
-            .zip(spectrum.par_chunks_mut(hw))
-            .enumerate()
-            .for_each_init(
-                || Scratch::new(hw),
-                |scratch, (index, ((y, x), s))| {
-                    self.tables.transform(x, &mut scratch.block, s);
-                    let d = self.scale_of(index, channels);
-                    scratch
-                        .product
-                        .iter_mut()
-                        .zip(&*s)
-                        .zip(d)
-                        .for_each(|((t, &s), &d)| *t = s * d);
-                    self.tables
-                        .transform(&scratch.product, &mut scratch.block, y);
-                },
-            );
+        let len = rhs.data().len();
+        let mut spectrum = vec![];
+        // SAFETY: each slice of y and of the spectrum is one `transform`'s
+        // output, which it writes whole.
+        let y = unsafe {
+            written(len, |y| {
+                spectrum = written(len, |spectrum| {
+                    y.par_chunks_mut(hw)
+                        .zip(rhs.data().par_chunks(hw))
+                        .zip(spectrum.par_chunks_mut(hw))
+                        .enumerate()
+                        .for_each_init(
+                            || Scratch::new(hw),
+                            |scratch, (index, ((y, x), s))| {
+                                let s = self.tables.transform(x, &mut scratch.block, s);
+                                let d = self.scale_of(index, channels);
+                                scratch
+                                    .product
+                                    .iter_mut()
+                                    .zip(&*s)
+                                    .zip(d)
+                                    .for_each(|((t, &s), &d)| *t = s * d);
+                                self.tables
+                                    .transform(&scratch.product, &mut scratch.block, y);
+                            },
+                        )
+                })
+            })
+        };
         (flex_tensor(y, rhs.dims), spectrum)
     }
 
@@ -145,37 +154,45 @@ impl Solve {
         let grad = View::new(grad);
         let [n, channels, _, _] = grad.dims;
         let hw = self.tables.h * self.tables.w;
-        let mut d_rhs = vec![0f32; grad.data().len()];
+        let len = grad.data().len();
         // (Ĥ X) ⊙ (Ĥ ∂Y) per slice, summed over images below in a fixed order.
-        let mut products = vec![0f32; d_rhs.len()];
-        d_rhs
-            .par_chunks_mut(hw)
-            .zip(grad.data().par_chunks(hw))
-            .zip(products.par_chunks_mut(hw))
-            .enumerate()
-            .for_each_init(
-                || Scratch::new(hw),
-                |scratch, (index, ((dx, g), product))| {
-                    self.tables
-                        .transform(g, &mut scratch.block, &mut scratch.spectrum);
-                    let d = self.scale_of(index, channels);
-                    let gs = &scratch.spectrum;
-                    scratch
-                        .product
-                        .iter_mut()
-                        .zip(gs)
-                        .zip(d)
-                        .for_each(|((t, &g), &d)| *t = g * d);
-                    self.tables
-                        .transform(&scratch.product, &mut scratch.block, dx);
-                    let s = &spectrum[index * hw..][..hw];
-                    product
-                        .iter_mut()
-                        .zip(s)
-                        .zip(gs)
-                        .for_each(|((p, &s), &g)| *p = s * g);
-                },
-            );
+        let mut products = vec![];
+        // SAFETY: each slice of ∂X is one `transform`'s output, which it
+        // writes whole, and each slice of the products is written whole.
+        let d_rhs = unsafe {
+            written(len, |d_rhs| {
+                products = written(len, |products| {
+                    d_rhs
+                        .par_chunks_mut(hw)
+                        .zip(grad.data().par_chunks(hw))
+                        .zip(products.par_chunks_mut(hw))
+                        .enumerate()
+                        .for_each_init(
+                            || Scratch::new(hw),
+                            |scratch, (index, ((dx, g), product))| {
+                                let gs = self.tables.transform(
+                                    g,
+                                    &mut scratch.block,
+                                    &mut scratch.spectrum,
+                                );
+                                let d = self.scale_of(index, channels);
+                                scratch
+                                    .product
+                                    .iter_mut()
+                                    .zip(&*gs)
+                                    .zip(d)
+                                    .for_each(|((t, &g), &d)| *t = g * d);
+                                self.tables
+                                    .transform(&scratch.product, &mut scratch.block, dx);
+                                let s = &spectrum[index * hw..][..hw];
+                                for ((p, &s), &g) in product.iter_mut().zip(s).zip(&*gs) {
+                                    p.write(s * g);
+                                }
+                            },
+                        )
+                })
+            })
+        };
         let d_lambda = lambda_grad.then(|| {
             let per_channel: Vec<Vec<f64>> = (0..channels)
                 .into_par_iter()
@@ -211,7 +228,8 @@ impl Solve {
 struct Scratch {
     /// X Cas_W, then T = Cas_H X Cas_W: [2, H, W].
     block: Vec<f32>,
-    spectrum: Vec<f32>,
+    /// Ĥ ∂Y, written by `transform` before it is read.
+    spectrum: Vec<MaybeUninit<f32>>,
     product: Vec<f32>,
 }
 
@@ -219,7 +237,7 @@ impl Scratch {
     fn new(hw: usize) -> Self {
         Self {
             block: vec![0f32; 2 * hw],
-            spectrum: vec![0f32; hw],
+            spectrum: vec![MaybeUninit::uninit(); hw],
             product: vec![0f32; hw],
         }
     }
@@ -267,9 +285,16 @@ impl Tables {
     }
 
     /// `out` = Ĥ `x` for one [H, W] slice: T = Cas_H (X Cas_W), then the
-    /// unfolding of the module's doc.
-    fn transform(&self, x: &[f32], block: &mut [f32], out: &mut [f32]) {
+    /// unfolding of the module's doc. Writes every element of `out` (which
+    /// need not be initialised) and returns it initialised.
+    fn transform<'a>(
+        &self,
+        x: &[f32],
+        block: &mut [f32],
+        out: &'a mut [MaybeUninit<f32>],
+    ) -> &'a mut [f32] {
         let (h, w) = (self.h, self.w);
+        assert_eq!(out.len(), h * w, "one {h}×{w} slice");
         let (rows, t) = block.split_at_mut(h * w);
         matmul(
             Matrix::row_major(&mut rows[..], w),
@@ -295,14 +320,16 @@ impl Tables {
                 *d = a - b;
             }
             let out = &mut out[k * w..][..w];
-            out[0] = 0.5 * (sum[0] + difference[0]);
+            out[0].write(0.5 * (sum[0] + difference[0]));
             for ((out, &s), &d) in out[1..]
                 .iter_mut()
                 .zip(&sum[1..])
                 .zip(difference[1..].iter().rev())
             {
-                *out = 0.5 * (s + d);
+                out.write(0.5 * (s + d));
             }
         }
+        // SAFETY: rows 0..h of `out`, w values each, were written above.
+        unsafe { &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32]) }
     }
 }
