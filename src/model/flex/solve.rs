@@ -107,6 +107,27 @@ impl Solve {
         &self.scale[channel * hw..][..hw]
     }
 
+    /// out = Ĥ(d ⊙ Ĥ x) for slice `index` of a tensor with `channels`
+    /// channels: the solve of one slice, forward and backward alike. Ĥ x goes
+    /// to `spectrum` and is returned; both outputs are written whole.
+    fn solve_slice<'s>(
+        &self,
+        [index, channels]: [usize; 2],
+        x: &[f32],
+        spectrum: &'s mut [MaybeUninit<f32>],
+        out: &mut [MaybeUninit<f32>],
+        scratch: &mut Scratch,
+    ) -> &'s [f32] {
+        let spectrum = self.tables.transform(x, &mut scratch.block, spectrum);
+        let d = self.scale_of(index, channels);
+        for ((t, &s), &d) in scratch.product.iter_mut().zip(&*spectrum).zip(d) {
+            *t = s * d;
+        }
+        self.tables
+            .transform(&scratch.product, &mut scratch.block, out);
+        spectrum
+    }
+
     /// (Y, Ĥ X of every slice).
     fn forward(&self, rhs: &FlexTensor) -> (FlexTensor, Vec<f32>) {
         let rhs = View::new(rhs);
@@ -114,28 +135,18 @@ impl Solve {
         let hw = self.tables.h * self.tables.w;
         let len = rhs.data().len();
         let mut spectrum = vec![];
-        // SAFETY: each slice of y and of the spectrum is one `transform`'s
-        // output, which it writes whole.
+        // SAFETY: `solve_slice` writes each slice of y and of the spectrum
+        // whole.
         let y = unsafe {
             written(len, |y| {
                 spectrum = written(len, |spectrum| {
-                    y.par_chunks_mut(hw)
+                    (y.par_chunks_mut(hw).zip(spectrum.par_chunks_mut(hw)))
                         .zip(rhs.data().par_chunks(hw))
-                        .zip(spectrum.par_chunks_mut(hw))
                         .enumerate()
                         .for_each_init(
                             || Scratch::new(hw),
-                            |scratch, (index, ((y, x), s))| {
-                                let s = self.tables.transform(x, &mut scratch.block, s);
-                                let d = self.scale_of(index, channels);
-                                scratch
-                                    .product
-                                    .iter_mut()
-                                    .zip(&*s)
-                                    .zip(d)
-                                    .for_each(|((t, &s), &d)| *t = s * d);
-                                self.tables
-                                    .transform(&scratch.product, &mut scratch.block, y);
+                            |scratch, (index, ((y, s), x))| {
+                                self.solve_slice([index, channels], x, s, y, scratch);
                             },
                         )
                 })
@@ -157,35 +168,20 @@ impl Solve {
         let len = grad.data().len();
         // (Ĥ X) ⊙ (Ĥ ∂Y) per slice, summed over images below in a fixed order.
         let mut products = vec![];
-        // SAFETY: each slice of ∂X is one `transform`'s output, which it
-        // writes whole, and each slice of the products is written whole.
+        // SAFETY: `solve_slice` writes each slice of ∂X whole, and each slice
+        // of the products is written whole below.
         let d_rhs = unsafe {
             written(len, |d_rhs| {
                 products = written(len, |products| {
-                    d_rhs
-                        .par_chunks_mut(hw)
+                    (d_rhs.par_chunks_mut(hw).zip(products.par_chunks_mut(hw)))
                         .zip(grad.data().par_chunks(hw))
-                        .zip(products.par_chunks_mut(hw))
                         .enumerate()
                         .for_each_init(
-                            || Scratch::new(hw),
-                            |scratch, (index, ((dx, g), product))| {
-                                let gs = self.tables.transform(
-                                    g,
-                                    &mut scratch.block,
-                                    &mut scratch.spectrum,
-                                );
-                                let d = self.scale_of(index, channels);
-                                scratch
-                                    .product
-                                    .iter_mut()
-                                    .zip(&*gs)
-                                    .zip(d)
-                                    .for_each(|((t, &g), &d)| *t = g * d);
-                                self.tables
-                                    .transform(&scratch.product, &mut scratch.block, dx);
+                            || (Scratch::new(hw), vec![MaybeUninit::uninit(); hw]),
+                            |(scratch, gs), (index, ((dx, product), g))| {
+                                let gs = self.solve_slice([index, channels], g, gs, dx, scratch);
                                 let s = &spectrum[index * hw..][..hw];
-                                for ((p, &s), &g) in product.iter_mut().zip(s).zip(&*gs) {
+                                for ((p, &s), &g) in product.iter_mut().zip(s).zip(gs) {
                                     p.write(s * g);
                                 }
                             },
@@ -228,8 +224,7 @@ impl Solve {
 struct Scratch {
     /// X Cas_W, then T = Cas_H X Cas_W: [2, H, W].
     block: Vec<f32>,
-    /// Ĥ ∂Y, written by `transform` before it is read.
-    spectrum: Vec<MaybeUninit<f32>>,
+    /// d ⊙ Ĥ X.
     product: Vec<f32>,
 }
 
@@ -237,7 +232,6 @@ impl Scratch {
     fn new(hw: usize) -> Self {
         Self {
             block: vec![0f32; 2 * hw],
-            spectrum: vec![MaybeUninit::uninit(); hw],
             product: vec![0f32; hw],
         }
     }
