@@ -10,7 +10,7 @@
 use super::flex;
 use super::param::param;
 use burn::module::{Module, Param, RunningState};
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{activation::relu, backend::Backend, Tensor};
 
 const EPSILON: f64 = 1e-5;
 const MOMENTUM: f64 = 0.1;
@@ -82,6 +82,15 @@ impl<B: Backend> BatchNorm<B> {
         };
         let scale = self.gamma.val() / var.add_scalar(EPSILON).sqrt();
         (centred * per_row(scale) + per_row(self.beta.val())).reshape([n, c, h, w])
+    }
+
+    /// max(N(x), 0): the ReLU after the normalisation, in the same pass on
+    /// the CPU in `paper` mode.
+    pub fn forward_relu(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        if self.batch_statistics_always && flex::supports::<B>() {
+            return flex::normalize_relu(x, EPSILON);
+        }
+        relu(self.forward(x))
     }
 
     fn update_running(&self, mean: Tensor<B, 1>, var: Tensor<B, 1>, count: usize) {

@@ -36,6 +36,14 @@ pub fn conv3x3_adjoint<B: Backend>(z: Tensor<B, 4>, kernel: Tensor<B, 4>) -> Ten
     )
 }
 
+/// The residual update x + h·u, in one pass on the CPU.
+pub fn residual<B: Backend>(x: Tensor<B, 4>, update: Tensor<B, 4>, h: f64) -> Tensor<B, 4> {
+    if flex::supports::<B>() {
+        return flex::residual(x, update, h);
+    }
+    x + update.mul_scalar(h)
+}
+
 /// Projects every 3×3 kernel onto zero mean over its 9 taps: K ← K − mean(K).
 ///
 /// The authors apply it to same-width kernels before each forward pass

@@ -14,12 +14,12 @@
 //! The same N (one BatchNorm per layer) serves both calls of an IMEX layer.
 
 use super::batchnorm::BatchNorm;
-use super::explicit::{conv3x3, conv3x3_adjoint, project_zero_mean};
+use super::explicit::{conv3x3, conv3x3_adjoint, project_zero_mean, residual};
 use super::implicit::FourierBasis;
 use super::param::param;
 use crate::config::{Arch, BatchNormMode, Form, ModelSection, Operator};
 use burn::module::{Module, Param};
-use burn::tensor::{activation::relu, backend::Backend, Tensor, TensorData};
+use burn::tensor::{backend::Backend, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -261,18 +261,20 @@ impl<B: Backend> Network<B> {
         basis: Option<&FourierBasis<B>>,
     ) -> Tensor<B, 4> {
         let kernel = layer.kernel.val();
-        let activated = relu(layer.bn.forward(conv3x3(x.clone(), kernel.clone())));
+        let activated = layer.bn.forward_relu(conv3x3(x.clone(), kernel.clone()));
         if layer.opening {
             return activated;
         }
         let h = self.spec.h;
-        let update = conv3x3_adjoint(activated, kernel).mul_scalar(h);
+        let update = conv3x3_adjoint(activated, kernel);
         match (self.spec.arch, self.spec.form) {
-            (Arch::Resnet, _) => x + update,
+            (Arch::Resnet, _) => residual(x, update, h),
             (Arch::Imex, Form::Damped) => {
-                self.implicit_solve(layer, layer.bn.forward(x + update), basis)
+                self.implicit_solve(layer, layer.bn.forward(residual(x, update, h)), basis)
             }
-            (Arch::Imex, Form::Split) => x + self.implicit_solve(layer, update, basis),
+            (Arch::Imex, Form::Split) => {
+                x + self.implicit_solve(layer, update.mul_scalar(h), basis)
+            }
         }
     }
 

@@ -1,15 +1,20 @@
 //! Batch normalisation with batch statistics and no affine part (the paper's
 //! mode: γ = 1 and β = 0 are never trained), as one pass for the statistics and
-//! one for the output, forward and backward. Per channel c, over its M = N·H·W
-//! values, with μ and the biased σ² of the batch:
+//! one for the output, forward and backward, optionally followed by the ReLU
+//! in the same pass. Per channel c, over its M = N·H·W values, with μ and the
+//! biased σ² of the batch:
 //!
 //! ```text
-//!     x̂ = (x − μ) / √(σ² + ε)
+//!     x̂ = (x − μ) / √(σ² + ε),        y = x̂  or  y = max(x̂, 0)
+//!    ∂x̂ = ∂y                     or  ∂x̂ = ∂y · [x̂ > 0]
 //!    ∂x = (∂x̂ − mean(∂x̂) − x̂ · mean(∂x̂ · x̂)) / √(σ² + ε)
 //! ```
 //!
 //! Composed from Burn's operations the same layer takes about ten passes over
-//! the tensor each way, and its 4-D broadcasts take Flex's slow strided path.
+//! the tensor each way, and its 4-D broadcasts take Flex's slow strided path;
+//! Burn's ReLU is two more passes, on one thread. The backward recomputes x̂
+//! from the input with the forward's arithmetic (the same bits), so that the
+//! layer keeps one tensor for its backward, not two.
 
 use super::dispatch::run_kernel;
 use super::host::{flex_tensor, written, View};
@@ -26,35 +31,61 @@ use rayon::prelude::*;
 /// x̂ per channel of `x` [N, C, H, W], on a backend for which
 /// [`supports`](super::dispatch::supports) holds.
 pub fn normalize<B: Backend>(x: Tensor<B, 4>, epsilon: f64) -> Tensor<B, 4> {
-    run_kernel("normalize", [x], NormalizeBackward, |[x]| {
-        let (y, inv_std) = forward(&x, epsilon);
-        (y.clone(), (y, inv_std))
+    normalize_then(x, epsilon, false)
+}
+
+/// max(x̂, 0): [`normalize`] and the ReLU in one pass, with the bits of
+/// Burn's `relu` applied to it, forward and backward.
+pub fn normalize_relu<B: Backend>(x: Tensor<B, 4>, epsilon: f64) -> Tensor<B, 4> {
+    normalize_then(x, epsilon, true)
+}
+
+fn normalize_then<B: Backend>(x: Tensor<B, 4>, epsilon: f64, relu: bool) -> Tensor<B, 4> {
+    run_kernel("normalize", [x], NormalizeBackward { relu }, |[x]| {
+        let (y, stats) = forward(&x, epsilon, relu);
+        (y, (x, stats))
     })
 }
 
 #[derive(Debug)]
-struct NormalizeBackward;
+struct NormalizeBackward {
+    relu: bool,
+}
 
 impl Backward<Flex, 1> for NormalizeBackward {
-    /// x̂ and 1/√(σ² + ε) per channel.
-    type State = (FlexTensor, Vec<f32>);
+    /// The input (a shared buffer, not a copy) and its channels' statistics.
+    type State = (FlexTensor, Vec<Statistics>);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
         if let Some(node) = node_x {
-            let (y, inv_std) = ops.state;
-            grads.register::<Flex>(node.id, input_grad(&grad, &y, &inv_std));
+            let (x, stats) = ops.state;
+            grads.register::<Flex>(node.id, input_grad(&grad, &x, &stats, self.relu));
         }
     }
 }
 
-/// (x̂, 1/√(σ² + ε) per channel).
-fn forward(x: &FlexTensor, epsilon: f64) -> (FlexTensor, Vec<f32>) {
+/// μ and 1/√(σ² + ε) of one channel.
+#[derive(Debug, Clone, Copy)]
+struct Statistics {
+    mean: f32,
+    inv_std: f32,
+}
+
+impl Statistics {
+    /// x̂ = (x − μ) / √(σ² + ε), the same arithmetic forward and backward.
+    fn normalized(self, x: f32) -> f32 {
+        (x - self.mean) * self.inv_std
+    }
+}
+
+/// (y, the statistics per channel).
+fn forward(x: &FlexTensor, epsilon: f64, relu: bool) -> (FlexTensor, Vec<Statistics>) {
     let view = View::new(x);
     let [n, c, h, w] = view.dims;
     let (x, hw, count) = (view.data(), h * w, (n * h * w) as f64);
-    let stats: Vec<(f32, f32)> = (0..c)
+    let stats: Vec<Statistics> = (0..c)
         .into_par_iter()
         .map(|ch| {
             let images = || (0..n).map(|i| plane(x, i * c + ch, hw));
@@ -63,7 +94,8 @@ fn forward(x: &FlexTensor, epsilon: f64) -> (FlexTensor, Vec<f32>) {
                 .map(|p| lane_sum(p, p, |v, _| (v - mean) * (v - mean)))
                 .sum::<f64>()
                 / count;
-            (mean, (1.0 / (var + epsilon).sqrt()) as f32)
+            let inv_std = (1.0 / (var + epsilon).sqrt()) as f32;
+            Statistics { mean, inv_std }
         })
         .collect();
     // SAFETY: the planes of y and x pair up, and every y is written.
@@ -73,29 +105,36 @@ fn forward(x: &FlexTensor, epsilon: f64) -> (FlexTensor, Vec<f32>) {
                 .zip(x.par_chunks(hw))
                 .enumerate()
                 .for_each(|(p, (y, x))| {
-                    let (mean, inv_std) = stats[p % c];
+                    let stats = stats[p % c];
                     for (y, &x) in y.iter_mut().zip(x) {
-                        y.write((x - mean) * inv_std);
+                        let x_hat = stats.normalized(x);
+                        // Burn's `relu`, to the bits.
+                        y.write(if relu { x_hat.max(0.0) } else { x_hat });
                     }
                 })
         })
     };
-    let inv_std = stats.into_iter().map(|(_, s)| s).collect();
-    (flex_tensor(y, view.dims), inv_std)
+    (flex_tensor(y, view.dims), stats)
 }
 
-fn input_grad(grad: &FlexTensor, y: &FlexTensor, inv_std: &[f32]) -> FlexTensor {
-    let (g_view, y_view) = (View::new(grad), View::new(y));
+fn input_grad(grad: &FlexTensor, x: &FlexTensor, stats: &[Statistics], relu: bool) -> FlexTensor {
+    let (g_view, x_view) = (View::new(grad), View::new(x));
     let [n, c, h, w] = g_view.dims;
-    let (g, y, hw, count) = (g_view.data(), y_view.data(), h * w, (n * h * w) as f64);
+    let (g, x, hw, count) = (g_view.data(), x_view.data(), h * w, (n * h * w) as f64);
+    // ∂x̂ from ∂y: Burn's `relu_backward` (∂y where max(x̂, 0) > 0, else 0).
+    let grad_x_hat = |g: f32, x_hat: f32| if !relu || x_hat > 0.0 { g } else { 0.0 };
     let means: Vec<(f32, f32)> = (0..c)
         .into_par_iter()
         .map(|ch| {
+            let s = stats[ch];
             let (mut sum_g, mut sum_gy) = (0.0, 0.0);
             for i in 0..n {
-                let (g, y) = (plane(g, i * c + ch, hw), plane(y, i * c + ch, hw));
-                sum_g += lane_sum(g, g, |g, _| g);
-                sum_gy += lane_sum(g, y, |g, y| g * y);
+                let (g, x) = (plane(g, i * c + ch, hw), plane(x, i * c + ch, hw));
+                sum_g += lane_sum(g, x, |g, x| grad_x_hat(g, s.normalized(x)));
+                sum_gy += lane_sum(g, x, |g, x| {
+                    let x_hat = s.normalized(x);
+                    grad_x_hat(g, x_hat) * x_hat
+                });
             }
             ((sum_g / count) as f32, (sum_gy / count) as f32)
         })
@@ -104,12 +143,14 @@ fn input_grad(grad: &FlexTensor, y: &FlexTensor, inv_std: &[f32]) -> FlexTensor 
     let dx = unsafe {
         written(g.len(), |dx| {
             dx.par_chunks_mut(hw)
-                .zip(g.par_chunks(hw).zip(y.par_chunks(hw)))
+                .zip(g.par_chunks(hw).zip(x.par_chunks(hw)))
                 .enumerate()
-                .for_each(|(p, (dx, (g, y)))| {
-                    let ((mean_g, mean_gy), s) = (means[p % c], inv_std[p % c]);
-                    for ((dx, &g), &y) in dx.iter_mut().zip(g).zip(y) {
-                        dx.write((g - mean_g - y * mean_gy) * s);
+                .for_each(|(p, (dx, (g, x)))| {
+                    let ((mean_g, mean_gy), s) = (means[p % c], stats[p % c]);
+                    for ((dx, &g), &x) in dx.iter_mut().zip(g).zip(x) {
+                        let x_hat = s.normalized(x);
+                        let g = grad_x_hat(g, x_hat);
+                        dx.write((g - mean_g - x_hat * mean_gy) * s.inv_std);
                     }
                 })
         })
@@ -184,6 +225,33 @@ mod tests {
             .sum()
             .backward();
         x.grad(&grads).unwrap()
+    }
+
+    fn bits(t: Tensor<Flex, 4>) -> Vec<u32> {
+        let values = t.into_data().to_vec::<f32>().unwrap();
+        values.into_iter().map(f32::to_bits).collect()
+    }
+
+    #[test]
+    fn with_relu_gives_the_bits_of_burns_relu_after_it() {
+        for (seed, shape) in [[2, 3, 7, 9], [4, 2, 4, 4]].into_iter().enumerate() {
+            let x = random(shape, 10 + 2 * seed as u64);
+            let g = random(shape, 11 + 2 * seed as u64);
+            let fused = |x| normalize_relu(x, EPSILON);
+            let composed = |x| burn::tensor::activation::relu(normalize(x, EPSILON));
+            let forward = bits(normalize_relu(x.clone(), EPSILON));
+            let relu_after = burn::tensor::activation::relu(normalize(x.clone(), EPSILON));
+            assert!(forward == bits(relu_after), "{shape:?}: forward");
+            let (ours, burns) = (
+                input_gradient(fused, &x, &g),
+                input_gradient(composed, &x, &g),
+            );
+            assert!(bits(ours) == bits(burns), "{shape:?}: ∂x");
+            assert!(
+                forward.iter().any(|&v| f32::from_bits(v) == 0.0),
+                "no value clipped"
+            );
+        }
     }
 
     #[test]

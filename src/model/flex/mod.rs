@@ -1,8 +1,9 @@
 //! Hand-written CPU kernels for the operations that dominate a training step
 //! on Burn 0.21's Flex backend: the 3×3 convolution ([`conv3x3`]: Winograd's
 //! F(2×2, 3×3) on x86-64 with AVX2 and FMA, im2col otherwise), batch
-//! normalisation ([`normalize`]) and the implicit solve ([`solve`]), each
-//! with its backward.
+//! normalisation ([`normalize`], also with the ReLU after it), the residual
+//! update ([`residual`]) and the implicit solve ([`solve`]), each with its
+//! backward.
 //!
 //! Burn has no specialisation, so these functions take any backend and pick
 //! the kernels by type: `Flex` (evaluation) and `Autodiff<Flex>` (training).
@@ -14,6 +15,7 @@ mod dispatch;
 mod host;
 #[cfg(target_arch = "x86_64")]
 mod products;
+mod residual;
 mod solve;
 #[cfg(target_arch = "x86_64")]
 mod transforms;
@@ -37,7 +39,8 @@ mod winograd {
     }
 }
 
-pub use batchnorm::normalize;
+pub use batchnorm::{normalize, normalize_relu};
 pub use conv::conv3x3;
 pub use dispatch::supports;
+pub use residual::residual;
 pub use solve::solve;
