@@ -44,8 +44,8 @@ impl Accelerator {
 }
 
 /// Work that runs on whichever backend was chosen.
-pub trait BackendTask {
-    type Output;
+pub trait BackendTask: Send {
+    type Output: Send;
     fn run<B: AutodiffBackend>(
         self,
         device: B::Device,
@@ -139,7 +139,12 @@ fn resolve_tch(cuda: Option<usize>) -> Result<Accelerator> {
 /// Runs `task` on the backend of `accelerator`.
 pub fn dispatch<T: BackendTask>(accelerator: Accelerator, task: T) -> Result<T::Output> {
     match accelerator {
-        Accelerator::Cpu => task.run::<CpuBackend>(Default::default(), accelerator),
+        // On one of the thread pool's workers: the kernels' parallel loops
+        // then start and end without handing work between the calling thread
+        // and the pool (two thread wake-ups per loop, a hundred loops a step).
+        Accelerator::Cpu => {
+            rayon::scope(|_| task.run::<CpuBackend>(Default::default(), accelerator))
+        }
         Accelerator::Cuda => task.run::<CudaBackend>(CudaDevice::default(), accelerator),
         #[cfg(feature = "tch")]
         Accelerator::Tch(cuda) => {

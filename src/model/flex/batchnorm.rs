@@ -42,7 +42,10 @@ pub fn normalize_relu<B: Backend>(x: Tensor<B, 4>, epsilon: f64) -> Tensor<B, 4>
 
 fn normalize_then<B: Backend>(x: Tensor<B, 4>, epsilon: f64, relu: bool) -> Tensor<B, 4> {
     run_kernel("normalize", [x], NormalizeBackward { relu }, |[x]| {
-        let (y, stats) = forward(&x, epsilon, relu);
+        let (y, stats) = match relu {
+            true => forward::<true>(&x, epsilon),
+            false => forward::<false>(&x, epsilon),
+        };
         (y, (x, stats))
     })
 }
@@ -61,7 +64,11 @@ impl Backward<Flex, 1> for NormalizeBackward {
         let grad = grads.consume::<Flex>(&ops.node);
         if let Some(node) = node_x {
             let (x, stats) = ops.state;
-            grads.register::<Flex>(node.id, input_grad(&grad, &x, &stats, self.relu));
+            let dx = match self.relu {
+                true => input_grad::<true>(&grad, &x, &stats),
+                false => input_grad::<false>(&grad, &x, &stats),
+            };
+            grads.register::<Flex>(node.id, dx);
         }
     }
 }
@@ -80,8 +87,19 @@ impl Statistics {
     }
 }
 
+/// ∂x̂ from ∂y: with the ReLU, Burn's `relu_backward` (∂y where max(x̂, 0) >
+/// 0, else +0), as a bit mask so that the loops vectorise.
+#[inline(always)]
+fn grad_x_hat<const RELU: bool>(g: f32, x_hat: f32) -> f32 {
+    if !RELU {
+        return g;
+    }
+    let keep = if x_hat > 0.0 { u32::MAX } else { 0 };
+    f32::from_bits(g.to_bits() & keep)
+}
+
 /// (y, the statistics per channel).
-fn forward(x: &FlexTensor, epsilon: f64, relu: bool) -> (FlexTensor, Vec<Statistics>) {
+fn forward<const RELU: bool>(x: &FlexTensor, epsilon: f64) -> (FlexTensor, Vec<Statistics>) {
     let view = View::new(x);
     let [n, c, h, w] = view.dims;
     let (x, hw, count) = (view.data(), h * w, (n * h * w) as f64);
@@ -109,7 +127,7 @@ fn forward(x: &FlexTensor, epsilon: f64, relu: bool) -> (FlexTensor, Vec<Statist
                     for (y, &x) in y.iter_mut().zip(x) {
                         let x_hat = stats.normalized(x);
                         // Burn's `relu`, to the bits.
-                        y.write(if relu { x_hat.max(0.0) } else { x_hat });
+                        y.write(if RELU { x_hat.max(0.0) } else { x_hat });
                     }
                 })
         })
@@ -117,12 +135,14 @@ fn forward(x: &FlexTensor, epsilon: f64, relu: bool) -> (FlexTensor, Vec<Statist
     (flex_tensor(y, view.dims), stats)
 }
 
-fn input_grad(grad: &FlexTensor, x: &FlexTensor, stats: &[Statistics], relu: bool) -> FlexTensor {
+fn input_grad<const RELU: bool>(
+    grad: &FlexTensor,
+    x: &FlexTensor,
+    stats: &[Statistics],
+) -> FlexTensor {
     let (g_view, x_view) = (View::new(grad), View::new(x));
     let [n, c, h, w] = g_view.dims;
     let (g, x, hw, count) = (g_view.data(), x_view.data(), h * w, (n * h * w) as f64);
-    // ∂x̂ from ∂y: Burn's `relu_backward` (∂y where max(x̂, 0) > 0, else 0).
-    let grad_x_hat = |g: f32, x_hat: f32| if !relu || x_hat > 0.0 { g } else { 0.0 };
     let means: Vec<(f32, f32)> = (0..c)
         .into_par_iter()
         .map(|ch| {
@@ -130,10 +150,10 @@ fn input_grad(grad: &FlexTensor, x: &FlexTensor, stats: &[Statistics], relu: boo
             let (mut sum_g, mut sum_gy) = (0.0, 0.0);
             for i in 0..n {
                 let (g, x) = (plane(g, i * c + ch, hw), plane(x, i * c + ch, hw));
-                sum_g += lane_sum(g, x, |g, x| grad_x_hat(g, s.normalized(x)));
+                sum_g += lane_sum(g, x, |g, x| grad_x_hat::<RELU>(g, s.normalized(x)));
                 sum_gy += lane_sum(g, x, |g, x| {
                     let x_hat = s.normalized(x);
-                    grad_x_hat(g, x_hat) * x_hat
+                    grad_x_hat::<RELU>(g, x_hat) * x_hat
                 });
             }
             ((sum_g / count) as f32, (sum_gy / count) as f32)
@@ -149,7 +169,7 @@ fn input_grad(grad: &FlexTensor, x: &FlexTensor, stats: &[Statistics], relu: boo
                     let ((mean_g, mean_gy), s) = (means[p % c], stats[p % c]);
                     for ((dx, &g), &x) in dx.iter_mut().zip(g).zip(x) {
                         let x_hat = s.normalized(x);
-                        let g = grad_x_hat(g, x_hat);
+                        let g = grad_x_hat::<RELU>(g, x_hat);
                         dx.write((g - mean_g - x_hat * mean_gy) * s.inv_std);
                     }
                 })

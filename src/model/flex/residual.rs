@@ -28,7 +28,7 @@ pub fn residual<B: Backend>(x: Tensor<B, 4>, update: Tensor<B, 4>, h: f64) -> Te
     run_kernel("residual", [x, update], ResidualBackward { h }, |[x, u]| {
         let (x, u) = (View::new(&x), View::new(&u));
         assert_eq!(x.dims, u.dims, "residual of two shapes");
-        let y = map(x.data(), u.data(), |x, u| x + h * u);
+        let y = map(x.data(), u.data(), move |x, u| x + h * u);
         (flex_tensor(y, x.dims), ())
     })
 }
@@ -46,7 +46,8 @@ impl Backward<Flex, 2> for ResidualBackward {
         let grad = grads.consume::<Flex>(&ops.node);
         if let Some(node) = node_update {
             let g = View::new(&grad);
-            let du = map(g.data(), g.data(), |g, _| g * self.h);
+            let h = self.h;
+            let du = map(g.data(), g.data(), move |g, _| g * h);
             grads.register::<Flex>(node.id, flex_tensor(du, g.dims));
         }
         if let Some(node) = node_x {
@@ -55,7 +56,9 @@ impl Backward<Flex, 2> for ResidualBackward {
     }
 }
 
-/// f(aᵢ, bᵢ) for every i, in parallel over chunks.
+/// f(aᵢ, bᵢ) for every i, in parallel over chunks (`f` should own what it
+/// captures: a reference it reads could alias the output, and the loop would
+/// not vectorise).
 fn map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
     /// Elements per task: 64 KiB of output, enough to pay for a task.
     const CHUNK: usize = 1 << 14;
