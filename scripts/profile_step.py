@@ -24,10 +24,11 @@ BY_STACK = [
     ("convolution: im2col", ["flex::conv::im2col"]),
     ("convolution: matrix products", ["flex::host::matmul"]),
     ("convolution: other (kernel flip, ∂K sum)", ["flex::conv::"]),
-    ("batch normalisation", ["flex::batchnorm::"]),
+    ("batch normalisation (and ReLU)", ["flex::batchnorm::"]),
+    ("residual update", ["flex::residual::"]),
     ("optimiser (SGD update)", ["burn_optim::", "burn_core::optim", "Optimizer", "GradientsParams"]),
     ("kernel projection (zero mean)", ["project_zero_mean", "project_kernels"]),
-    ("loss (log-softmax, weighted NLL)", ["weighted_nll", "log_softmax"]),
+    ("loss (log-softmax, weighted NLL)", ["weighted_nll", "log_softmax", "flex::softmax::"]),
     ("activation (ReLU)", ["relu", "Relu"]),
 ]
 # Tried on the leaf frame only, for what no kernel above claimed.

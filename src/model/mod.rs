@@ -9,4 +9,4 @@ pub mod implicit;
 pub mod network;
 mod param;
 
-pub use network::{layer_table, Network, ParamCounts};
+pub use network::{layer_table, log_probabilities, Network, ParamCounts};

@@ -15,11 +15,12 @@
 
 use super::batchnorm::BatchNorm;
 use super::explicit::{conv3x3, conv3x3_adjoint, project_zero_mean, residual};
+use super::flex;
 use super::implicit::FourierBasis;
 use super::param::param;
 use crate::config::{Arch, BatchNormMode, Form, ModelSection, Operator};
 use burn::module::{Module, Param};
-use burn::tensor::{backend::Backend, Tensor, TensorData};
+use burn::tensor::{activation::log_softmax, backend::Backend, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -69,6 +70,15 @@ pub struct Network<B: Backend> {
     pub classifier: Param<Tensor<B, 2>>,
     #[module(skip)]
     pub spec: ModelSection,
+}
+
+/// log p(class) per pixel of head outputs `logits` [N, classes, H, W] (a
+/// log-softmax over axis 1), in one pass each way on the CPU.
+pub fn log_probabilities<B: Backend>(logits: Tensor<B, 4>) -> Tensor<B, 4> {
+    if flex::supports::<B>() {
+        return flex::log_softmax(logits);
+    }
+    log_softmax(logits, 1)
 }
 
 /// Trainable weights used by the forward pass, and the paper's own count.

@@ -3,7 +3,7 @@
 
 use crate::config::Loss;
 use crate::data::DepthStats;
-use burn::tensor::activation::log_softmax;
+use crate::model::log_probabilities;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
 
@@ -15,7 +15,7 @@ pub fn weighted_nll<B: Backend>(
     class_weights: Tensor<B, 1>,
 ) -> (Tensor<B, 1>, Tensor<B, 1>) {
     let [n, _, h, w] = logits.dims();
-    let log_p = log_softmax(logits, 1).gather(1, labels.clone().unsqueeze_dim(1));
+    let log_p = log_probabilities(logits).gather(1, labels.clone().unsqueeze_dim(1));
     let pixel_weights = class_weights
         .select(0, labels.reshape([n * h * w]))
         .reshape([n, 1, h, w]);

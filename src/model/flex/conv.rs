@@ -54,6 +54,12 @@ impl Backward<Flex, 2> for Conv3x3Backward {
         let [node_x, node_kernel] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
         let (x, kernel) = ops.state;
+        if let (Some(node_x), Some(node_kernel)) = (&node_x, &node_kernel) {
+            let (dx, dk) = gradients(&x, &kernel, &grad);
+            grads.register::<Flex>(node_x.id, dx);
+            grads.register::<Flex>(node_kernel.id, dk);
+            return;
+        }
         if let Some(node) = node_x {
             grads.register::<Flex>(node.id, input_grad(&grad, &kernel));
         }
@@ -61,6 +67,23 @@ impl Backward<Flex, 2> for Conv3x3Backward {
             grads.register::<Flex>(node.id, kernel_grad(&x, &grad));
         }
     }
+}
+
+/// (∂x, ∂K): Winograd's both at once where it applies ([`winograd::backward`]),
+/// otherwise [`input_grad`] and [`kernel_grad`].
+fn gradients(x: &FlexTensor, kernel: &FlexTensor, grad: &FlexTensor) -> (FlexTensor, FlexTensor) {
+    let (x_view, k_view) = (View::new(x), View::new(kernel));
+    let ([n, c_in, h, w], c_out) = (x_view.dims, k_view.dims[0]);
+    if !winograd::applies(c_in, c_out) {
+        return (input_grad(grad, kernel), kernel_grad(x, grad));
+    }
+    let adjoint = adjoint(k_view.data(), c_out, c_in);
+    let grad = View::new(grad);
+    let (dx, dk) = winograd::backward(x_view.data(), grad.data(), &adjoint, [c_in, c_out], [h, w]);
+    (
+        flex_tensor(dx, [n, c_in, h, w]),
+        flex_tensor(dk, [c_out, c_in, 3, 3]),
+    )
 }
 
 fn forward(x: &FlexTensor, kernel: &FlexTensor) -> FlexTensor {

@@ -2,8 +2,8 @@
 //! on Burn 0.21's Flex backend: the 3×3 convolution ([`conv3x3`]: Winograd's
 //! F(2×2, 3×3) on x86-64 with AVX2 and FMA, im2col otherwise), batch
 //! normalisation ([`normalize`], also with the ReLU after it), the residual
-//! update ([`residual`]) and the implicit solve ([`solve`]), each with its
-//! backward.
+//! update ([`residual`]), the head's log-softmax ([`log_softmax`]) and the
+//! implicit solve ([`solve`]), each with its backward.
 //!
 //! Burn has no specialisation, so these functions take any backend and pick
 //! the kernels by type: `Flex` (evaluation) and `Autodiff<Flex>` (training).
@@ -16,6 +16,7 @@ mod host;
 #[cfg(target_arch = "x86_64")]
 mod products;
 mod residual;
+mod softmax;
 mod solve;
 #[cfg(target_arch = "x86_64")]
 mod transforms;
@@ -37,10 +38,21 @@ mod winograd {
     pub fn kernel_grad(_: &[f32], _: &[f32], _: usize, _: usize, _: usize, _: usize) -> Vec<f32> {
         unreachable!("winograd::applies is false off x86-64")
     }
+
+    pub fn backward(
+        _: &[f32],
+        _: &[f32],
+        _: &[f32],
+        _: [usize; 2],
+        _: [usize; 2],
+    ) -> (Vec<f32>, Vec<f32>) {
+        unreachable!("winograd::applies is false off x86-64")
+    }
 }
 
 pub use batchnorm::{normalize, normalize_relu};
 pub use conv::conv3x3;
 pub use dispatch::supports;
 pub use residual::residual;
+pub use softmax::log_softmax;
 pub use solve::solve;

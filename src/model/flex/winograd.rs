@@ -62,41 +62,14 @@ pub fn correlate(
     kernel: &[f32],
     c_out: usize,
 ) -> Vec<f32> {
-    assert!(
-        applies(c_in, c_out),
-        "Winograd for {c_in} → {c_out} channels"
-    );
-    let (plane_in, plane_out) = (c_in * h * w, c_out * h * w);
-    let u = transform_kernel(kernel, c_out, c_in);
-    let bands = Bands::new(c_in + c_out, h, w, FORWARD_BAND);
-    let forward = |y: &mut [MaybeUninit<f32>], image: &[f32]| {
-        with_scratch(bands.scratch(c_in, c_out), |scratch| {
-            for band in bands.iter() {
-                let (v, m) = scratch.split_at_mut(band.len(c_in));
-                // SAFETY (this block): AVX2 and FMA, asserted through
-                // `applies`; channels in whole blocks, tiles padded.
-                unsafe {
-                    transform_input(image, c_in, [h, w], &band, v);
-                    for xi in 0..XI {
-                        products::forward(
-                            &mut m[band.at(xi, c_out)..][..c_out * band.stride],
-                            &u[xi * c_out * c_in..][..c_out * c_in],
-                            &v[band.at(xi, c_in)..][..c_in * band.stride],
-                            [c_out, c_in, band.stride],
-                        );
-                    }
-                    transform_output(m, c_out, [h, w], &band, y);
-                }
-            }
-        })
-    };
-    // SAFETY: the bands cover every tile row, and `transform_output` writes
-    // every image row under them.
+    let forward = Correlation::new(kernel, [c_in, c_out], [h, w]);
+    let plane_in = c_in * h * w;
+    // SAFETY: `Correlation::image` writes every element of its image.
     unsafe {
-        written(images.len() / plane_in * plane_out, |out| {
-            (out.par_chunks_mut(plane_out))
+        written(images.len() / plane_in * forward.plane_out(), |out| {
+            (out.par_chunks_mut(forward.plane_out()))
                 .zip(images.par_chunks(plane_in))
-                .for_each(|(y, image)| forward(y, image))
+                .for_each(|(y, image)| forward.image(image, y))
         })
     }
 }
@@ -113,40 +86,151 @@ pub fn kernel_grad(
     h: usize,
     w: usize,
 ) -> Vec<f32> {
-    assert!(
-        applies(c_in, c_out),
-        "Winograd for {c_in} → {c_out} channels"
-    );
-    let (plane_in, plane_out) = (c_in * h * w, c_out * h * w);
-    let bands = Bands::new(c_in + c_out, h, w, KERNEL_GRAD_BAND);
+    let kernel = KernelGradient::new([c_in, c_out], [h, w]);
     let per_image: Vec<Vec<f32>> = images
-        .par_chunks(plane_in)
-        .zip(grads.par_chunks(plane_out))
-        .map(|(image, dy)| {
-            with_scratch(bands.scratch(c_in, c_out), |scratch| {
-                let mut du = vec![0f32; XI * c_out * c_in];
-                for band in bands.iter() {
-                    let (v, wg) = scratch.split_at_mut(band.len(c_in));
-                    // SAFETY (this block): as in `correlate`.
-                    unsafe {
-                        transform_input(image, c_in, [h, w], &band, v);
-                        transform_grad(dy, c_out, [h, w], &band, wg);
-                        for xi in 0..XI {
-                            products::kernel(
-                                &mut du[xi * c_out * c_in..][..c_out * c_in],
-                                &wg[band.at(xi, c_out)..][..c_out * band.stride],
-                                &v[band.at(xi, c_in)..][..c_in * band.stride],
-                                [c_out, c_in, band.stride],
-                            );
-                        }
+        .par_chunks(c_in * h * w)
+        .zip(grads.par_chunks(c_out * h * w))
+        .map(|(image, dy)| kernel.image(image, dy))
+        .collect();
+    kernel.total(per_image)
+}
+
+/// The input gradient ∂x = K̃ ⋆ ∂y ([`correlate`] with the adjoint kernel
+/// `adjoint` [c_in, c_out, 3, 3]) and the kernel gradient ([`kernel_grad`])
+/// of a convolution at once, the same numbers: one task per image does both,
+/// so that its ∂y is read from memory once and the thread pool is called
+/// once. Panics unless [`applies`]`(c_in, c_out)`.
+pub fn backward(
+    images: &[f32],
+    grads: &[f32],
+    adjoint: &[f32],
+    [c_in, c_out]: [usize; 2],
+    [h, w]: [usize; 2],
+) -> (Vec<f32>, Vec<f32>) {
+    let input = Correlation::new(adjoint, [c_out, c_in], [h, w]);
+    let kernel = KernelGradient::new([c_in, c_out], [h, w]);
+    let (plane_in, plane_out) = (c_in * h * w, c_out * h * w);
+    let mut per_image = Vec::new();
+    // SAFETY: `Correlation::image` writes every element of its image.
+    let dx = unsafe {
+        written(images.len(), |dx| {
+            per_image = (dx.par_chunks_mut(plane_in))
+                .zip(images.par_chunks(plane_in).zip(grads.par_chunks(plane_out)))
+                .map(|(dx, (image, dy))| {
+                    input.image(dy, dx);
+                    kernel.image(image, dy)
+                })
+                .collect();
+        })
+    };
+    (dx, kernel.total(per_image))
+}
+
+/// The correlation of images [c_in, h, w] with one kernel, image by image.
+struct Correlation {
+    /// The kernel's transform U_ξ [c_out, c_in].
+    u: Vec<f32>,
+    bands: Bands,
+    channels: [usize; 2],
+    size: [usize; 2],
+}
+
+impl Correlation {
+    fn new(kernel: &[f32], [c_in, c_out]: [usize; 2], [h, w]: [usize; 2]) -> Self {
+        assert!(
+            applies(c_in, c_out),
+            "Winograd for {c_in} → {c_out} channels"
+        );
+        Self {
+            u: transform_kernel(kernel, c_out, c_in),
+            bands: Bands::new(c_in + c_out, h, w, FORWARD_BAND),
+            channels: [c_in, c_out],
+            size: [h, w],
+        }
+    }
+
+    fn plane_out(&self) -> usize {
+        self.channels[1] * self.size[0] * self.size[1]
+    }
+
+    /// y [c_out, h, w] of one image [c_in, h, w]: every element written.
+    fn image(&self, image: &[f32], y: &mut [MaybeUninit<f32>]) {
+        let ([c_in, c_out], (bands, u)) = (self.channels, (&self.bands, &self.u));
+        with_scratch(bands.scratch(c_in, c_out), |scratch| {
+            for band in bands.iter() {
+                let (v, m) = scratch.split_at_mut(band.len(c_in));
+                // SAFETY (this block): AVX2 and FMA, asserted through
+                // `applies`; channels in whole blocks, tiles padded.
+                unsafe {
+                    transform_input(image, c_in, self.size, &band, v);
+                    for xi in 0..XI {
+                        products::forward(
+                            &mut m[band.at(xi, c_out)..][..c_out * band.stride],
+                            &u[xi * c_out * c_in..][..c_out * c_in],
+                            &v[band.at(xi, c_in)..][..c_in * band.stride],
+                            [c_out, c_in, band.stride],
+                        );
+                    }
+                    // The bands cover every tile row, and `transform_output`
+                    // writes every image row under them.
+                    transform_output(m, c_out, self.size, &band, y);
+                }
+            }
+        })
+    }
+}
+
+/// The kernel gradient of a correlation, image by image.
+struct KernelGradient {
+    bands: Bands,
+    channels: [usize; 2],
+    size: [usize; 2],
+}
+
+impl KernelGradient {
+    fn new([c_in, c_out]: [usize; 2], [h, w]: [usize; 2]) -> Self {
+        assert!(
+            applies(c_in, c_out),
+            "Winograd for {c_in} → {c_out} channels"
+        );
+        Self {
+            bands: Bands::new(c_in + c_out, h, w, KERNEL_GRAD_BAND),
+            channels: [c_in, c_out],
+            size: [h, w],
+        }
+    }
+
+    /// ∂U_ξ [c_out, c_in] of one image [c_in, h, w] and its ∂y [c_out, h, w].
+    fn image(&self, image: &[f32], dy: &[f32]) -> Vec<f32> {
+        let ([c_in, c_out], bands) = (self.channels, &self.bands);
+        with_scratch(bands.scratch(c_in, c_out), |scratch| {
+            let mut du = vec![0f32; XI * c_out * c_in];
+            for band in bands.iter() {
+                let (v, wg) = scratch.split_at_mut(band.len(c_in));
+                // SAFETY (this block): as in `Correlation::image`.
+                unsafe {
+                    transform_input(image, c_in, self.size, &band, v);
+                    transform_grad(dy, c_out, self.size, &band, wg);
+                    for xi in 0..XI {
+                        products::kernel(
+                            &mut du[xi * c_out * c_in..][..c_out * c_in],
+                            &wg[band.at(xi, c_out)..][..c_out * band.stride],
+                            &v[band.at(xi, c_in)..][..c_in * band.stride],
+                            [c_out, c_in, band.stride],
+                        );
                     }
                 }
-                du
-            })
+            }
+            du
         })
-        .collect();
-    let du = sum_in_order(per_image, XI * c_out * c_in);
-    untransform_kernel_grad(&du, c_out, c_in)
+    }
+
+    /// ∂K [c_out, c_in, 3, 3] from the images' ∂U, added in image order.
+    fn total(&self, per_image: Vec<Vec<f32>>) -> Vec<f32> {
+        let [c_in, c_out] = self.channels;
+        let du = sum_in_order(per_image, XI * c_out * c_in);
+        untransform_kernel_grad(&du, c_out, c_in)
+    }
 }
 
 /// Floats of transformed input and output per band in the forward: 512 KiB,
