@@ -70,6 +70,19 @@ pub fn keep_freed_memory() {
     }
 }
 
+/// Starts the global thread pool with workers that have a main thread's
+/// stack (8 MiB, not the 2 MiB of a spawned thread): [`dispatch`] runs a
+/// whole CPU task on one of them. The thread count is rayon's
+/// (`RAYON_NUM_THREADS`, else one per core). Call it first thing in `main`,
+/// before anything uses the pool.
+pub fn start_thread_pool() {
+    const STACK: usize = 8 << 20;
+    rayon::ThreadPoolBuilder::new()
+        .stack_size(STACK)
+        .build_global()
+        .expect("the global thread pool is started once, before its first use");
+}
+
 /// Whether `device` answers: drivers and libraries are loaded at run time,
 /// so the only reliable test is to put a tensor on it (panics are caught and
 /// hushed).

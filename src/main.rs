@@ -470,6 +470,7 @@ fn check(args: CheckArgs) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     imex_run::device::keep_freed_memory();
+    imex_run::device::start_thread_pool();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),

@@ -642,6 +642,23 @@ mod tests {
     }
 
     #[test]
+    fn backward_gives_the_bits_of_its_two_parts() {
+        if !runs_here() {
+            return;
+        }
+        let [n, c_in, c_out, h, w] = [3, 8, 12, 13, 20];
+        let x = uniform(n * c_in * h * w, 11);
+        let dy = uniform(n * c_out * h * w, 12);
+        let adjoint = uniform(c_in * c_out * 9, 13);
+        let (dx, dk) = backward(&x, &dy, &adjoint, [c_in, c_out], [h, w]);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let input = correlate(&dy, c_out, h, w, &adjoint, c_in);
+        assert!(bits(&dx) == bits(&input), "∂x differs from correlate's");
+        let kernel = kernel_grad(&x, &dy, c_in, c_out, h, w);
+        assert!(bits(&dk) == bits(&kernel), "∂K differs from kernel_grad's");
+    }
+
+    #[test]
     fn applies_to_whole_blocks_of_channels_only() {
         if !runs_here() {
             return;
