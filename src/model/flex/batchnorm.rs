@@ -209,7 +209,7 @@ mod tests {
     //! below M·2⁻²⁴ ≈ 8e-6, and x̂ is O(3), so 1e-4 leaves room to spare.
     use super::*;
     use crate::model::flex::dispatch::Training;
-    use burn::tensor::Distribution;
+    use crate::model::flex::testing::{bits, random};
 
     const EPSILON: f64 = 1e-5;
 
@@ -223,11 +223,6 @@ mod tests {
             .mean_dim(2)
             .mean_dim(3);
         centred / var.add_scalar(EPSILON).sqrt()
-    }
-
-    fn random(shape: [usize; 4], seed: u64) -> Tensor<Flex, 4> {
-        Flex::seed(&Default::default(), seed);
-        Tensor::random(shape, Distribution::Normal(0.5, 2.0), &Default::default())
     }
 
     fn assert_close(a: Tensor<Flex, 4>, b: Tensor<Flex, 4>, what: &str) {
@@ -247,16 +242,11 @@ mod tests {
         x.grad(&grads).unwrap()
     }
 
-    fn bits(t: Tensor<Flex, 4>) -> Vec<u32> {
-        let values = t.into_data().to_vec::<f32>().unwrap();
-        values.into_iter().map(f32::to_bits).collect()
-    }
-
     #[test]
     fn with_relu_gives_the_bits_of_burns_relu_after_it() {
         for (seed, shape) in [[2, 3, 7, 9], [4, 2, 4, 4]].into_iter().enumerate() {
-            let x = random(shape, 10 + 2 * seed as u64);
-            let g = random(shape, 11 + 2 * seed as u64);
+            let x = random(shape, 10 + 2 * seed as u64, [0.5, 2.0]);
+            let g = random(shape, 11 + 2 * seed as u64, [0.5, 2.0]);
             let fused = |x| normalize_relu(x, EPSILON);
             let composed = |x| burn::tensor::activation::relu(normalize(x, EPSILON));
             let forward = bits(normalize_relu(x.clone(), EPSILON));
@@ -280,8 +270,8 @@ mod tests {
             .into_iter()
             .enumerate()
         {
-            let x = random(shape, 2 * seed as u64);
-            let g = random(shape, 2 * seed as u64 + 1);
+            let x = random(shape, 2 * seed as u64, [0.5, 2.0]);
+            let g = random(shape, 2 * seed as u64 + 1, [0.5, 2.0]);
             assert_close(
                 normalize(x.clone(), EPSILON),
                 composed(x.clone()),

@@ -50,6 +50,25 @@ mod winograd {
     }
 }
 
+#[cfg(test)]
+mod testing {
+    //! What the kernels' tests share: random Flex tensors and their bits.
+    use burn::backend::Flex;
+    use burn::tensor::{backend::Backend, Distribution, Tensor};
+
+    /// [`Tensor::random`] ~ N(mean, std²) after seeding Flex with `seed`.
+    pub fn random(shape: [usize; 4], seed: u64, [mean, std]: [f64; 2]) -> Tensor<Flex, 4> {
+        Flex::seed(&Default::default(), seed);
+        Tensor::random(shape, Distribution::Normal(mean, std), &Default::default())
+    }
+
+    /// The bit patterns of every value, for comparisons to the bit.
+    pub fn bits(t: Tensor<Flex, 4>) -> Vec<u32> {
+        let values = t.into_data().to_vec::<f32>().unwrap();
+        values.into_iter().map(f32::to_bits).collect()
+    }
+}
+
 pub use batchnorm::{normalize, normalize_relu};
 pub use conv::conv3x3;
 pub use dispatch::supports;

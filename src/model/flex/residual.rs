@@ -84,17 +84,7 @@ mod tests {
     //! bit: the kernel promises their arithmetic.
     use super::*;
     use crate::model::flex::dispatch::Training;
-    use burn::tensor::Distribution;
-
-    fn random(shape: [usize; 4], seed: u64) -> Tensor<Flex, 4> {
-        Flex::seed(&Default::default(), seed);
-        Tensor::random(shape, Distribution::Normal(0.5, 2.0), &Default::default())
-    }
-
-    fn bits(t: Tensor<Flex, 4>) -> Vec<u32> {
-        let values = t.into_data().to_vec::<f32>().unwrap();
-        values.into_iter().map(f32::to_bits).collect()
-    }
+    use crate::model::flex::testing::{bits, random};
 
     /// y and (∂x, ∂u) of Σ g ⊙ layer(x, u).
     fn value_and_grads(
@@ -114,15 +104,17 @@ mod tests {
         ]
     }
 
+    const SPREAD: [f64; 2] = [0.5, 2.0];
+
     #[test]
     fn gives_the_bits_of_burns_operations() {
         // One chunk and several, the last one partial.
         for (seed, shape) in [[2, 3, 7, 9], [3, 5, 64, 65]].into_iter().enumerate() {
             let seed = 3 * seed as u64;
             let (x, u, g) = (
-                random(shape, seed),
-                random(shape, seed + 1),
-                random(shape, seed + 2),
+                random(shape, seed, SPREAD),
+                random(shape, seed + 1, SPREAD),
+                random(shape, seed + 2, SPREAD),
             );
             let h = 0.1;
             let ours = value_and_grads(|x, u| residual(x, u, h), [&x, &u, &g]);

@@ -100,21 +100,8 @@ mod tests {
     //! ∂y (every channel), to the bit: the kernel promises its arithmetic.
     use super::*;
     use crate::model::flex::dispatch::Training;
-    use burn::tensor::{activation, Distribution};
-
-    fn random(shape: [usize; 4], seed: u64, spread: f64) -> Tensor<Flex, 4> {
-        Flex::seed(&Default::default(), seed);
-        Tensor::random(
-            shape,
-            Distribution::Normal(0.0, spread),
-            &Default::default(),
-        )
-    }
-
-    fn bits(t: Tensor<Flex, 4>) -> Vec<u32> {
-        let values = t.into_data().to_vec::<f32>().unwrap();
-        values.into_iter().map(f32::to_bits).collect()
-    }
+    use crate::model::flex::testing::{bits, random};
+    use burn::tensor::activation;
 
     fn value_and_grad(
         layer: fn(Tensor<Training, 4>) -> Tensor<Training, 4>,
@@ -136,7 +123,10 @@ mod tests {
             .enumerate()
         {
             let seed = 2 * seed as u64;
-            let (x, g) = (random(shape, seed, 10.0), random(shape, seed + 1, 1.0));
+            let (x, g) = (
+                random(shape, seed, [0.0, 10.0]),
+                random(shape, seed + 1, [0.0, 1.0]),
+            );
             let ours = value_and_grad(log_softmax, &x, &g);
             let burns = value_and_grad(|x| activation::log_softmax(x, 1), &x, &g);
             assert!(ours[0] == burns[0], "{shape:?}: value differs from Burn's");
