@@ -50,6 +50,13 @@ mod winograd {
     }
 }
 
+pub use batchnorm::{normalize, normalize_relu};
+pub use conv::conv3x3;
+pub use dispatch::supports;
+pub use residual::residual;
+pub use softmax::log_softmax;
+pub use solve::solve;
+
 #[cfg(test)]
 mod testing {
     //! What the kernels' tests share: random Flex tensors and their bits.
@@ -68,10 +75,3 @@ mod testing {
         values.into_iter().map(f32::to_bits).collect()
     }
 }
-
-pub use batchnorm::{normalize, normalize_relu};
-pub use conv::conv3x3;
-pub use dispatch::supports;
-pub use residual::residual;
-pub use softmax::log_softmax;
-pub use solve::solve;
