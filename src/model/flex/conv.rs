@@ -21,8 +21,8 @@
 //! layer of the networks but the opening one) the same three products run as
 //! Winograd's F(2×2, 3×3), 2.25× fewer multiplications; im2col takes the rest.
 
-use super::dispatch::run_kernel;
-use super::host::{flex_tensor, matmul, sum_in_order, with_scratch, Matrix, View};
+use super::dispatch::{run_kernel, take_gradient};
+use super::host::{add_assign, flex_tensor, matmul, sum_in_order, with_scratch, Matrix, View};
 use super::winograd;
 use burn::backend::autodiff::{
     checkpoint::base::Checkpointer,
@@ -51,17 +51,21 @@ impl Backward<Flex, 2> for Conv3x3Backward {
     type State = (FlexTensor, FlexTensor);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_x, node_kernel] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
+        // x's other consumer (the residual update) registered its gradient
+        // first: ∂x is added to it where it is made.
+        let earlier = take_gradient(grads, &ops, 0, &grad).map(|g| View::new(&g));
+        let plus = earlier.as_ref().map(View::data);
+        let [node_x, node_kernel] = ops.parents;
         let (x, kernel) = ops.state;
         if let (Some(node_x), Some(node_kernel)) = (&node_x, &node_kernel) {
-            let (dx, dk) = gradients(&x, &kernel, &grad);
+            let (dx, dk) = gradients(&x, &kernel, &grad, plus);
             grads.register::<Flex>(node_x.id, dx);
             grads.register::<Flex>(node_kernel.id, dk);
             return;
         }
         if let Some(node) = node_x {
-            grads.register::<Flex>(node.id, input_grad(&grad, &kernel));
+            grads.register::<Flex>(node.id, input_grad(&grad, &kernel, plus));
         }
         if let Some(node) = node_kernel {
             grads.register::<Flex>(node.id, kernel_grad(&x, &grad));
@@ -69,17 +73,29 @@ impl Backward<Flex, 2> for Conv3x3Backward {
     }
 }
 
-/// (∂x, ∂K): Winograd's both at once where it applies ([`winograd::backward`]),
-/// otherwise [`input_grad`] and [`kernel_grad`].
-fn gradients(x: &FlexTensor, kernel: &FlexTensor, grad: &FlexTensor) -> (FlexTensor, FlexTensor) {
+/// (∂x + `plus`, ∂K): Winograd's both at once where it applies
+/// ([`winograd::backward`]), otherwise [`input_grad`] and [`kernel_grad`].
+fn gradients(
+    x: &FlexTensor,
+    kernel: &FlexTensor,
+    grad: &FlexTensor,
+    plus: Option<&[f32]>,
+) -> (FlexTensor, FlexTensor) {
     let (x_view, k_view) = (View::new(x), View::new(kernel));
     let ([n, c_in, h, w], c_out) = (x_view.dims, k_view.dims[0]);
     if !winograd::applies(c_in, c_out) {
-        return (input_grad(grad, kernel), kernel_grad(x, grad));
+        return (input_grad(grad, kernel, plus), kernel_grad(x, grad));
     }
     let adjoint = adjoint(k_view.data(), c_out, c_in);
     let grad = View::new(grad);
-    let (dx, dk) = winograd::backward(x_view.data(), grad.data(), &adjoint, [c_in, c_out], [h, w]);
+    let (dx, dk) = winograd::backward(
+        x_view.data(),
+        grad.data(),
+        &adjoint,
+        [c_in, c_out],
+        [h, w],
+        plus,
+    );
     (
         flex_tensor(dx, [n, c_in, h, w]),
         flex_tensor(dk, [c_out, c_in, 3, 3]),
@@ -100,13 +116,16 @@ fn forward(x: &FlexTensor, kernel: &FlexTensor) -> FlexTensor {
     flex_tensor(y, [n, c_out, h, w])
 }
 
-/// ∂x = K̃ · col(∂y) per image.
-fn input_grad(grad: &FlexTensor, kernel: &FlexTensor) -> FlexTensor {
+/// ∂x = K̃ · col(∂y) per image, plus `plus` if given.
+fn input_grad(grad: &FlexTensor, kernel: &FlexTensor, plus: Option<&[f32]>) -> FlexTensor {
     let (grad, kernel) = (View::new(grad), View::new(kernel));
     let [n, c_out, h, w] = grad.dims;
     let c_in = kernel.dims[1];
     let adjoint = adjoint(kernel.data(), c_out, c_in);
-    let dx = convolve(grad.data(), c_out, h, w, &adjoint, c_in);
+    let mut dx = convolve(grad.data(), c_out, h, w, &adjoint, c_in);
+    if let Some(plus) = plus {
+        add_assign(&mut dx, plus);
+    }
     flex_tensor(dx, [n, c_in, h, w])
 }
 
@@ -362,6 +381,44 @@ mod tests {
             let [magnitude_x, magnitude_k] = magnitude;
             assert_within(ours_x, truth_x, magnitude_x, 9 * c_out, "∂x");
             assert_within(ours_k, truth_k, magnitude_k, n * h * w, "∂K");
+        }
+    }
+
+    /// ∂x where x also feeds an operation that comes later (as in a residual
+    /// layer, x + conv(x)): the convolution adds its ∂x to the gradient that
+    /// operation registered, which must give the bits of Burn adding the
+    /// two, ∂x_conv + ∂x_other, on both paths (im2col and Winograd).
+    #[test]
+    fn a_gradient_registered_earlier_is_added_with_burns_bits() {
+        for (shape, c_out) in [([2, 3, 5, 7], 3), ([2, 8, 6, 10], 8)] {
+            let x = random(shape, 7);
+            let kernel = random([c_out, shape[1], 3, 3], 8);
+            let g = random(shape, 9);
+            let other = random(shape, 10);
+            let tracked = |t: &Tensor<Flex, 4>| Tensor::<Ad, 4>::from_inner(t.clone());
+            // Σ g ⊙ conv(x) + Σ other ⊙ x², whose second term is recorded
+            // after the convolution, so its backward registers ∂x first.
+            let fan_out = {
+                let x = tracked(&x).require_grad();
+                let conv = conv3x3(x.clone(), tracked(&kernel)) * tracked(&g);
+                let square = x.clone() * x.clone() * tracked(&other);
+                let grads = (conv.sum() + square.sum()).backward();
+                x.grad(&grads).unwrap()
+            };
+            let apart = |term: &dyn Fn(Tensor<Ad, 4>) -> Tensor<Ad, 4>| {
+                let x = tracked(&x).require_grad();
+                x.grad(&term(x.clone()).sum().backward()).unwrap()
+            };
+            let conv_alone = apart(&|x| conv3x3(x, tracked(&kernel)) * tracked(&g));
+            let square_alone = apart(&|x| x.clone() * x * tracked(&other));
+            let bits = |t: Tensor<Flex, 4>| {
+                let values = t.to_data().to_vec::<f32>().unwrap();
+                values.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            };
+            assert!(
+                bits(fan_out) == bits(conv_alone + square_alone),
+                "{shape:?} → {c_out}: ∂x differs from Burn's sum of the two"
+            );
         }
     }
 

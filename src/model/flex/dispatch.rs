@@ -3,11 +3,14 @@
 //! type and the tensors are cast to it.
 
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
-use burn::backend::autodiff::ops::{Backward, OpsKind};
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
-use burn::tensor::{backend::Backend, Tensor, TensorPrimitive};
+use burn::tensor::backend::{Backend, BackendTypes};
+use burn::tensor::{Tensor, TensorPrimitive};
 use std::any::{Any, TypeId};
+use std::sync::Arc;
 
 /// The training backend.
 pub(super) type Training = Autodiff<Flex>;
@@ -63,4 +66,26 @@ pub(super) fn run_kernel<B: Backend, K: Backward<Flex, N>, const N: usize>(
     } else {
         panic!("flex::{name} called on a backend it does not support")
     }
+}
+
+/// The gradient registered so far for parent `parent` of `ops` (if it wants
+/// one), taken out of `grads`, so that a backward adds its own to it in the
+/// pass that makes it and registers the sum: Burn's `register` would add the
+/// two in one more pass over memory, on one thread. `like`: any tensor, for
+/// the key.
+pub(super) fn take_gradient<S, const N: usize>(
+    grads: &mut Gradients,
+    ops: &Ops<S, N>,
+    parent: usize,
+    like: &FlexTensor,
+) -> Option<FlexTensor> {
+    let node = ops.parents[parent].as_ref()?;
+    // `Gradients` looks gradients up by tensor; this one carries only the node.
+    type Key = <Training as BackendTypes>::FloatTensorPrimitive;
+    let key = Key {
+        primitive: like.clone(),
+        node: node.clone(),
+        rc: Arc::new(node.id),
+    };
+    grads.remove::<Flex>(&key)
 }

@@ -3,6 +3,7 @@
 
 use burn::backend::flex::FlexTensor;
 use burn::tensor::{DType, TensorData};
+use rayon::prelude::*;
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
 
@@ -153,6 +154,16 @@ pub(super) unsafe fn written(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32
     // SAFETY: all `len` elements are initialised (the caller's promise).
     unsafe { values.set_len(len) };
     values
+}
+
+/// `sum[i] += part[i]` for every i, in parallel: the arithmetic of Burn's
+/// `float_add(sum, part)`, the same bits.
+pub(super) fn add_assign(sum: &mut [f32], part: &[f32]) {
+    /// Elements per task: 64 KiB of each.
+    const CHUNK: usize = 1 << 14;
+    assert_eq!(sum.len(), part.len(), "add_assign of two lengths");
+    (sum.par_chunks_mut(CHUNK).zip(part.par_chunks(CHUNK)))
+        .for_each(|(sum, part)| sum.iter_mut().zip(part).for_each(|(s, &p)| *s += p));
 }
 
 /// The elementwise sum of `parts` (each `len` long), added in their order so

@@ -45,6 +45,7 @@ mod winograd {
         _: &[f32],
         _: [usize; 2],
         _: [usize; 2],
+        _: Option<&[f32]>,
     ) -> (Vec<f32>, Vec<f32>) {
         unreachable!("winograd::applies is false off x86-64")
     }

@@ -18,89 +18,119 @@ use std::ops::Range;
 /// Positions of a transformed 4×4 tile.
 pub const XI: usize = 16;
 
-/// Where one tile row's transformed values lie: position ξ of tile c at
-/// `starts[ξ] + c`.
+/// Where the first tile row's transformed values lie: position ξ of tile c
+/// of that row at `starts[ξ] + c`, and of the row k rows further on at
+/// `starts[ξ] + k·tiles + c` (`tiles` = ⌈w/2⌉ tiles to a row).
 pub type Starts = [usize; XI];
 
-/// V_ξ = (Bᵀ d B)_ξ for the tiles of tile row `r` of one channel `plane`
-/// [h, w] (tile c reads image rows 2r−1..2r+3, columns 2c−1..2c+3, zero
-/// outside the image), written to `v` at `starts`. `wide`: use AVX-512.
+/// V_ξ = (Bᵀ d B)_ξ for the tiles of tile rows `tile_rows` of one channel
+/// `plane` [h, w] (tile c of row r reads image rows 2r−1..2r+3, columns
+/// 2c−1..2c+3, zero outside the image), written to `v` at `starts`. `wide`:
+/// use AVX-512. One call takes a band's rows, so that the set-up of its
+/// sixteen write streams is paid once.
 ///
 /// # Safety
 /// The CPU has AVX2 and FMA, and AVX-512F if `wide`.
-pub unsafe fn input_row(
+pub unsafe fn input_rows(
     plane: &[f32],
     [h, w]: [usize; 2],
-    r: usize,
+    tile_rows: Range<usize>,
     v: &mut [f32],
     starts: &Starts,
     wide: bool,
 ) {
     let tiles = w.div_ceil(2);
-    assert!(plane.len() == h * w && starts.iter().all(|&s| s + tiles <= v.len()));
-    let rows: [Option<&[f32]>; 4] = std::array::from_fn(|a| {
-        let y = (2 * r + a).checked_sub(1).filter(|&y| y < h)?;
-        Some(&plane[y * w..][..w])
-    });
+    let end = tile_rows.len() * tiles;
+    assert!(plane.len() == h * w && starts.iter().all(|&s| s + end <= v.len()));
+    assert!(tile_rows.end <= h.div_ceil(2));
+    let image = Image { plane, h, w };
     let mut c = 0;
     if wide {
-        c = avx512::input::<__m512>(rows, v, starts, c..tiles);
+        c = avx512::input::<__m512>(image, tile_rows.clone(), v, starts, c..tiles);
     }
-    c = avx2::input::<__m256>(rows, v, starts, c..tiles);
-    avx2::input::<f32>(rows, v, starts, c..tiles);
+    if c < tiles {
+        c = avx2::input::<__m256>(image, tile_rows.clone(), v, starts, c..tiles);
+    }
+    if c < tiles {
+        avx2::input::<f32>(image, tile_rows, v, starts, c..tiles);
+    }
 }
 
 /// Rows 2r, 2r + 1 of one channel `plane` [h, w] (those inside the image) =
-/// Aᵀ M A for the tiles of tile row `r`, from M_ξ in `m` at `starts`: every
-/// element of those rows is written.
+/// Aᵀ M A for the tiles of every tile row r of `tile_rows`, from M_ξ in `m`
+/// at `starts`: every element of those rows is written.
 ///
 /// # Safety
-/// As for [`input_row`].
-pub unsafe fn output_row(
+/// As for [`input_rows`].
+pub unsafe fn output_rows(
     m: &[f32],
     starts: &Starts,
     plane: &mut [MaybeUninit<f32>],
     [h, w]: [usize; 2],
-    r: usize,
+    tile_rows: Range<usize>,
     wide: bool,
 ) {
     let tiles = w.div_ceil(2);
-    assert!(plane.len() == h * w && starts.iter().all(|&s| s + tiles <= m.len()));
-    let rows = &mut plane[2 * r * w..][..2.min(h - 2 * r) * w];
+    let end = tile_rows.len() * tiles;
+    assert!(plane.len() == h * w && starts.iter().all(|&s| s + end <= m.len()));
+    assert!(tile_rows.end <= h.div_ceil(2));
     let mut c = 0;
     if wide {
-        c = avx512::output::<__m512>(m, starts, rows, w, c..tiles);
+        c = avx512::output::<__m512>(m, starts, plane, [h, w], tile_rows.clone(), c..tiles);
     }
-    c = avx2::output::<__m256>(m, starts, rows, w, c..tiles);
-    avx2::output::<f32>(m, starts, rows, w, c..tiles);
+    if c < tiles {
+        c = avx2::output::<__m256>(m, starts, plane, [h, w], tile_rows.clone(), c..tiles);
+    }
+    if c < tiles {
+        avx2::output::<f32>(m, starts, plane, [h, w], tile_rows, c..tiles);
+    }
 }
 
-/// W_ξ = (A e Aᵀ)_ξ for the 2×2 tiles e of tile row `r` of one channel of ∂y
-/// (`plane` [h, w], zero outside the image), written to `wg` at `starts`.
+/// W_ξ = (A e Aᵀ)_ξ for the 2×2 tiles e of tile rows `tile_rows` of one
+/// channel of ∂y (`plane` [h, w], zero outside the image), written to `wg`
+/// at `starts`.
 ///
 /// # Safety
-/// As for [`input_row`].
-pub unsafe fn grad_row(
+/// As for [`input_rows`].
+pub unsafe fn grad_rows(
     plane: &[f32],
     [h, w]: [usize; 2],
-    r: usize,
+    tile_rows: Range<usize>,
     wg: &mut [f32],
     starts: &Starts,
     wide: bool,
 ) {
     let tiles = w.div_ceil(2);
-    assert!(plane.len() == h * w && starts.iter().all(|&s| s + tiles <= wg.len()));
-    let rows: [Option<&[f32]>; 2] = std::array::from_fn(|a| {
-        Some(2 * r + a)
-            .filter(|&y| y < h)
-            .map(|y| &plane[y * w..][..w])
-    });
+    let end = tile_rows.len() * tiles;
+    assert!(plane.len() == h * w && starts.iter().all(|&s| s + end <= wg.len()));
+    assert!(tile_rows.end <= h.div_ceil(2));
+    let image = Image { plane, h, w };
     let mut c = 0;
     if wide {
-        c = avx512::grad::<__m512>(rows, wg, starts, c..tiles);
+        c = avx512::grad::<__m512>(image, tile_rows.clone(), wg, starts, c..tiles);
     }
-    c = avx2::grad::<__m256>(rows, wg, starts, c..tiles);
-    avx2::grad::<f32>(rows, wg, starts, c..tiles);
+    if c < tiles {
+        c = avx2::grad::<__m256>(image, tile_rows.clone(), wg, starts, c..tiles);
+    }
+    if c < tiles {
+        avx2::grad::<f32>(image, tile_rows, wg, starts, c..tiles);
+    }
+}
+
+/// One channel's plane [h, w], read by image row.
+#[derive(Clone, Copy)]
+struct Image<'a> {
+    plane: &'a [f32],
+    h: usize,
+    w: usize,
+}
+
+impl<'a> Image<'a> {
+    /// Row `y`, or `None` outside the image.
+    fn row(self, y: Option<usize>) -> Option<&'a [f32]> {
+        let y = y.filter(|&y| y < self.h)?;
+        Some(&self.plane[y * self.w..][..self.w])
+    }
 }
 
 /// What the transforms need of a register of `LANES` tiles. Each method is
@@ -115,10 +145,13 @@ trait Tiles: Copy {
     unsafe fn neg(self) -> Self;
     unsafe fn load(at: *const f32) -> Self;
     unsafe fn store(self, at: *mut f32);
-    /// Columns `start`.. of `row`, zero outside it.
-    unsafe fn load_columns(row: &[f32], start: isize) -> Self;
-    /// Writes the lanes that fall inside `row`, from column `start` on.
-    unsafe fn store_columns(self, row: &mut [MaybeUninit<f32>], start: usize);
+    /// Columns `start`.. of `row`, zero outside it; `inside` is
+    /// [`inside`]`(start, LANES, row.len())`, worked out once per block of
+    /// tiles and not per row.
+    unsafe fn load_columns(row: &[f32], start: isize, inside: u32) -> Self;
+    /// Writes the lanes that fall inside `row`, from column `start` on
+    /// (`inside` as for [`Tiles::load_columns`]).
+    unsafe fn store_columns(self, row: &mut [MaybeUninit<f32>], start: usize, inside: u32);
     /// The even and the odd elements of the 2·LANES values (a, b), in order.
     unsafe fn split(a: Self, b: Self) -> (Self, Self);
     /// The inverse of [`Tiles::split`].
@@ -145,15 +178,15 @@ impl Tiles for f32 {
     unsafe fn store(self, at: *mut f32) {
         *at = self
     }
-    unsafe fn load_columns(row: &[f32], start: isize) -> Self {
-        usize::try_from(start)
-            .ok()
-            .and_then(|x| row.get(x))
-            .map_or(0.0, |&x| x)
+    unsafe fn load_columns(row: &[f32], start: isize, inside: u32) -> Self {
+        match inside {
+            0 => 0.0,
+            _ => *row.as_ptr().offset(start),
+        }
     }
-    unsafe fn store_columns(self, row: &mut [MaybeUninit<f32>], start: usize) {
-        if let Some(x) = row.get_mut(start) {
-            x.write(self);
+    unsafe fn store_columns(self, row: &mut [MaybeUninit<f32>], start: usize, inside: u32) {
+        if inside != 0 {
+            row.as_mut_ptr().add(start).write(MaybeUninit::new(self));
         }
     }
     unsafe fn split(a: Self, b: Self) -> (Self, Self) {
@@ -217,22 +250,22 @@ impl Tiles for __m256 {
     }
     #[target_feature(enable = "avx2")]
     #[inline]
-    unsafe fn load_columns(row: &[f32], start: isize) -> Self {
+    unsafe fn load_columns(row: &[f32], start: isize, inside: u32) -> Self {
         let first = row.as_ptr().wrapping_offset(start);
-        if start >= 0 && start as usize + 8 <= row.len() {
+        if inside == 0xff {
             return _mm256_loadu_ps(first);
         }
         // Masked-out lanes are not read.
-        _mm256_maskload_ps(first, lane_mask(inside(start, 8, row.len())))
+        _mm256_maskload_ps(first, lane_mask(inside))
     }
     #[target_feature(enable = "avx2")]
     #[inline]
-    unsafe fn store_columns(self, row: &mut [MaybeUninit<f32>], start: usize) {
+    unsafe fn store_columns(self, row: &mut [MaybeUninit<f32>], start: usize, inside: u32) {
         let first = row.as_mut_ptr().cast::<f32>().wrapping_add(start);
-        if start + 8 <= row.len() {
+        if inside == 0xff {
             return _mm256_storeu_ps(first, self);
         }
-        _mm256_maskstore_ps(first, lane_mask(inside(start as isize, 8, row.len())), self)
+        _mm256_maskstore_ps(first, lane_mask(inside), self)
     }
     #[target_feature(enable = "avx2")]
     #[inline]
@@ -292,22 +325,22 @@ impl Tiles for __m512 {
     }
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn load_columns(row: &[f32], start: isize) -> Self {
+    unsafe fn load_columns(row: &[f32], start: isize, inside: u32) -> Self {
         let first = row.as_ptr().wrapping_offset(start);
-        if start >= 0 && start as usize + 16 <= row.len() {
+        if inside == 0xffff {
             return _mm512_loadu_ps(first);
         }
         // Masked-out lanes are not read.
-        _mm512_maskz_loadu_ps(inside(start, 16, row.len()) as u16, first)
+        _mm512_maskz_loadu_ps(inside as u16, first)
     }
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn store_columns(self, row: &mut [MaybeUninit<f32>], start: usize) {
+    unsafe fn store_columns(self, row: &mut [MaybeUninit<f32>], start: usize, inside: u32) {
         let first = row.as_mut_ptr().cast::<f32>().wrapping_add(start);
-        if start + 16 <= row.len() {
+        if inside == 0xffff {
             return _mm512_storeu_ps(first, self);
         }
-        _mm512_mask_storeu_ps(first, inside(start as isize, 16, row.len()) as u16, self)
+        _mm512_mask_storeu_ps(first, inside as u16, self)
     }
     #[target_feature(enable = "avx512f")]
     #[inline]
@@ -339,88 +372,139 @@ macro_rules! tile_loops {
         mod $isa {
             use super::*;
 
-            /// Blocks of `V::LANES` tiles of `tiles` for [`input_row`], as far as
-            /// whole blocks go; returns the first tile left.
+            /// Blocks of `V::LANES` tiles of `tiles` for [`input_rows`], as far
+            /// as whole blocks go; returns the first tile left.
             #[target_feature(enable = $features)]
             pub(super) unsafe fn input<V: Tiles>(
-                rows: [Option<&[f32]>; 4],
+                image: Image,
+                tile_rows: Range<usize>,
                 v: &mut [f32],
                 starts: &Starts,
                 tiles: Range<usize>,
             ) -> usize {
-                let mut c = tiles.start;
-                while c + V::LANES <= tiles.end {
-                    // Row a of the tiles: columns 2c − 1, 2c, 2c + 1, 2c + 2.
-                    let row = |a: usize| match rows[a] {
-                        Some(row) => {
-                            let at = |x: usize| V::load_columns(row, (2 * c + x) as isize - 1);
-                            let (x0, x1) = V::split(at(0), at(V::LANES));
-                            let (x2, x3) = V::split(at(2), at(V::LANES + 2));
-                            [x0, x1, x2, x3]
+                let (w, row_pitch) = (image.w, image.w.div_ceil(2));
+                let mut end = tiles.start;
+                for (k, r) in tile_rows.enumerate() {
+                    let rows = [
+                        image.row((2 * r).checked_sub(1)),
+                        image.row(Some(2 * r)),
+                        image.row(Some(2 * r + 1)),
+                        image.row(Some(2 * r + 2)),
+                    ];
+                    let out = v.as_mut_ptr().add(k * row_pitch);
+                    let mut c = tiles.start;
+                    while c + V::LANES <= tiles.end {
+                        // Row a of the tiles: columns 2c − 1, 2c, 2c + 1, 2c + 2,
+                        // read from these four columns on.
+                        let first = 2 * c as isize - 1;
+                        let lanes = V::LANES as isize;
+                        let columns = [first, first + lanes, first + 2, first + lanes + 2];
+                        let d = read_tiles::<V, 4, 4>(rows, columns, w);
+                        for (&start, value) in starts.iter().zip(bt_tile(d)) {
+                            value.store(out.add(start + c));
                         }
-                        None => [V::zero(); 4],
-                    };
-                    let d = [row(0), row(1), row(2), row(3)];
-                    for (&start, value) in starts.iter().zip(bt_tile(d)) {
-                        value.store(v.as_mut_ptr().add(start + c));
+                        c += V::LANES;
                     }
-                    c += V::LANES;
+                    end = c;
                 }
-                c
+                end
             }
 
-            /// Blocks of `V::LANES` tiles for [`output_row`]; returns the first
+            /// Blocks of `V::LANES` tiles for [`output_rows`]; returns the first
             /// tile left.
             #[target_feature(enable = $features)]
             pub(super) unsafe fn output<V: Tiles>(
                 m: &[f32],
                 starts: &Starts,
-                rows: &mut [MaybeUninit<f32>],
-                w: usize,
+                plane: &mut [MaybeUninit<f32>],
+                [h, w]: [usize; 2],
+                tile_rows: Range<usize>,
                 tiles: Range<usize>,
             ) -> usize {
-                let mut c = tiles.start;
-                while c + V::LANES <= tiles.end {
-                    let mut tile = [V::zero(); XI];
-                    for (tile, &start) in tile.iter_mut().zip(starts) {
-                        *tile = V::load(m.as_ptr().add(start + c));
+                let row_pitch = w.div_ceil(2);
+                let mut end = tiles.start;
+                for (k, r) in tile_rows.enumerate() {
+                    let rows = &mut plane[2 * r * w..][..2.min(h - 2 * r) * w];
+                    let m = m.as_ptr().add(k * row_pitch);
+                    let mut c = tiles.start;
+                    while c + V::LANES <= tiles.end {
+                        let mut tile = [V::zero(); XI];
+                        for (tile, &start) in tile.iter_mut().zip(starts) {
+                            *tile = V::load(m.add(start + c));
+                        }
+                        let columns = [2 * c, 2 * c + V::LANES];
+                        let masks = [
+                            inside(columns[0] as isize, V::LANES, w),
+                            inside(columns[1] as isize, V::LANES, w),
+                        ];
+                        for (row, [even, odd]) in rows.chunks_exact_mut(w).zip(at_tile(tile)) {
+                            let (low, high) = V::merge(even, odd);
+                            low.store_columns(row, columns[0], masks[0]);
+                            high.store_columns(row, columns[1], masks[1]);
+                        }
+                        c += V::LANES;
                     }
-                    for (row, [even, odd]) in rows.chunks_exact_mut(w).zip(at_tile(tile)) {
-                        let (low, high) = V::merge(even, odd);
-                        low.store_columns(row, 2 * c);
-                        high.store_columns(row, 2 * c + V::LANES);
-                    }
-                    c += V::LANES;
+                    end = c;
                 }
-                c
+                end
             }
 
-            /// Blocks of `V::LANES` tiles for [`grad_row`]; returns the first
+            /// Blocks of `V::LANES` tiles for [`grad_rows`]; returns the first
             /// tile left.
             #[target_feature(enable = $features)]
             pub(super) unsafe fn grad<V: Tiles>(
-                rows: [Option<&[f32]>; 2],
+                image: Image,
+                tile_rows: Range<usize>,
                 wg: &mut [f32],
                 starts: &Starts,
                 tiles: Range<usize>,
             ) -> usize {
-                let mut c = tiles.start;
-                while c + V::LANES <= tiles.end {
-                    // Row a of the tiles: columns 2c, 2c + 1.
-                    let row = |a: usize| match rows[a] {
-                        Some(row) => {
-                            let at = |x: usize| V::load_columns(row, (2 * c + x) as isize);
-                            let (even, odd) = V::split(at(0), at(V::LANES));
-                            [even, odd]
+                let (w, row_pitch) = (image.w, image.w.div_ceil(2));
+                let mut end = tiles.start;
+                for (k, r) in tile_rows.enumerate() {
+                    let rows = [image.row(Some(2 * r)), image.row(Some(2 * r + 1))];
+                    let out = wg.as_mut_ptr().add(k * row_pitch);
+                    let mut c = tiles.start;
+                    while c + V::LANES <= tiles.end {
+                        // Row a of the tiles: columns 2c, 2c + 1.
+                        let columns = [2 * c as isize, (2 * c + V::LANES) as isize];
+                        let e = read_tiles::<V, 2, 2>(rows, columns, w);
+                        for (&start, value) in starts.iter().zip(a_tile(e)) {
+                            value.store(out.add(start + c));
                         }
-                        None => [V::zero(); 2],
-                    };
-                    for (&start, value) in starts.iter().zip(a_tile([row(0), row(1)])) {
-                        value.store(wg.as_mut_ptr().add(start + c));
+                        c += V::LANES;
                     }
-                    c += V::LANES;
+                    end = c;
                 }
-                c
+                end
+            }
+
+            /// A block's tiles as read from the image rows under them
+            /// (zeros where `None`), [row][column] with column j of every tile
+            /// in one register: the registers from `columns` of each row
+            /// (zeros outside it, `w` columns), split pair by pair into even
+            /// and odd columns.
+            #[target_feature(enable = $features)]
+            #[inline]
+            unsafe fn read_tiles<V: Tiles, const ROWS: usize, const N: usize>(
+                rows: [Option<&[f32]>; ROWS],
+                columns: [isize; N],
+                w: usize,
+            ) -> [[V; N]; ROWS] {
+                // (Not `columns.map`: it is not inlined here, and costs a call a block.)
+                let mut masks = [0; N];
+                for (mask, &first) in masks.iter_mut().zip(&columns) {
+                    *mask = inside(first, V::LANES, w);
+                }
+                let mut d = [[V::zero(); N]; ROWS];
+                for (d, row) in d.iter_mut().zip(rows) {
+                    let Some(row) = row else { continue };
+                    for j in (0..N).step_by(2) {
+                        let load = |k: usize| V::load_columns(row, columns[k], masks[k]);
+                        (d[j], d[j + 1]) = V::split(load(j), load(j + 1));
+                    }
+                }
+                d
             }
 
             /// Bᵀ d B for a 4×4 tile d ([row][column]), row-major: Bᵀ's rows
@@ -496,78 +580,108 @@ mod tests {
     /// than a register and with partial registers at the end.
     const SIZES: [[usize; 2]; 6] = [[1, 1], [3, 5], [4, 16], [5, 33], [6, 64], [7, 70]];
 
-    /// Per tile row: the values of `row` (writing `len` values at `starts`)
-    /// through single tiles only, then through the AVX2 path, then through
-    /// the AVX-512 one where the CPU has it.
-    fn widths_agree(len: usize, row: impl Fn(&mut [f32], &Starts, Option<bool>)) {
-        let starts: Starts = std::array::from_fn(|xi| xi * (len + 3));
-        let mut results = vec![];
-        for wide in [None, Some(false), Some(true)] {
-            if wide == Some(true) && !is_x86_feature_detected!("avx512f") {
-                eprintln!("AVX-512 path skipped: this CPU lacks it");
-                continue;
-            }
-            let mut out = vec![f32::NAN; XI * (len + 3)];
-            row(&mut out, &starts, wide);
-            results.push(out);
+    /// How a test calls a transform.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Path {
+        /// Single tiles only, all rows in one call: the reference.
+        SingleTiles,
+        /// `wide` as given, all rows in one call.
+        Rows { wide: bool },
+        /// `wide` as given, one tile row per call.
+        RowByRow { wide: bool },
+    }
+
+    /// The values `run(tile rows, out, path)` writes over the tile rows
+    /// `range` (`len` values) by every path this CPU has, which must be the
+    /// bits of single tiles.
+    fn paths_agree(range: Range<usize>, len: usize, run: impl Fn(Range<usize>, &mut [f32], Path)) {
+        let avx512 = is_x86_feature_detected!("avx512f");
+        if !avx512 {
+            eprintln!("AVX-512 paths skipped: this CPU lacks it");
         }
-        for result in &results[1..] {
+        let paths = [false, true]
+            .into_iter()
+            .filter(|&wide| avx512 || !wide)
+            .flat_map(|wide| [Path::Rows { wide }, Path::RowByRow { wide }]);
+        let mut results = vec![];
+        for path in std::iter::once(Path::SingleTiles).chain(paths) {
+            let mut out = vec![f32::NAN; len];
+            match path {
+                Path::RowByRow { .. } => range.clone().for_each(|r| run(r..r + 1, &mut out, path)),
+                _ => run(range.clone(), &mut out, path),
+            }
+            results.push((path, out));
+        }
+        let (_, reference) = &results[0];
+        for (path, result) in &results[1..] {
             let same = result
                 .iter()
-                .zip(&results[0])
+                .zip(reference)
                 .all(|(a, b)| a.to_bits() == b.to_bits());
-            assert!(same, "a wider path changed the bits");
+            assert!(same, "{path:?} changed the bits of tile rows {range:?}");
         }
     }
 
     #[test]
-    fn every_width_gives_the_bits_of_single_tiles() {
+    fn every_path_gives_the_bits_of_single_tiles() {
         if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
             eprintln!("skipped: this CPU lacks AVX2 and FMA");
             return;
         }
         for (seed, [h, w]) in SIZES.into_iter().enumerate() {
             let plane = uniform(h * w, seed as u64);
-            let tiles = w.div_ceil(2);
-            // SAFETY (all three): AVX2 and FMA checked above, AVX-512F where `wide`.
-            for r in 0..h.div_ceil(2) {
-                widths_agree(tiles, |v, starts, wide| unsafe {
-                    match wide {
-                        Some(wide) => input_row(&plane, [h, w], r, v, starts, wide),
-                        None => {
-                            let rows: [Option<&[f32]>; 4] = std::array::from_fn(|a| {
-                                let y = (2 * r + a).checked_sub(1).filter(|&y| y < h)?;
-                                Some(&plane[y * w..][..w])
-                            });
-                            avx2::input::<f32>(rows, v, starts, 0..tiles);
+            let image = Image {
+                plane: &plane,
+                h,
+                w,
+            };
+            let (tiles, tiles_h) = (w.div_ceil(2), h.div_ceil(2));
+            // Each row alone, all rows, and all but the first.
+            let ranges = (0..tiles_h)
+                .map(|r| r..r + 1)
+                .chain([0..tiles_h, 1.min(tiles_h)..tiles_h]);
+            for range in ranges {
+                // Position ξ of the range's values at ξ·(pitch) in V, W and
+                // M, and where a call for `rows` starts in them.
+                let pitch = range.len() * tiles + 3;
+                let starts_of = |rows: &Range<usize>| -> Starts {
+                    std::array::from_fn(|xi| xi * pitch + (rows.start - range.start) * tiles)
+                };
+                // SAFETY (all three): AVX2 and FMA checked above, AVX-512F
+                // where a path is wide.
+                paths_agree(range.clone(), XI * pitch, |rows, v, path| unsafe {
+                    let starts = starts_of(&rows);
+                    match path {
+                        Path::SingleTiles => {
+                            avx2::input::<f32>(image, rows, v, &starts, 0..tiles);
+                        }
+                        Path::Rows { wide } | Path::RowByRow { wide } => {
+                            input_rows(&plane, [h, w], rows, v, &starts, wide)
                         }
                     }
                 });
-                widths_agree(tiles, |wg, starts, wide| unsafe {
-                    match wide {
-                        Some(wide) => grad_row(&plane, [h, w], r, wg, starts, wide),
-                        None => {
-                            let rows: [Option<&[f32]>; 2] = std::array::from_fn(|a| {
-                                Some(2 * r + a)
-                                    .filter(|&y| y < h)
-                                    .map(|y| &plane[y * w..][..w])
-                            });
-                            avx2::grad::<f32>(rows, wg, starts, 0..tiles);
+                paths_agree(range.clone(), XI * pitch, |rows, wg, path| unsafe {
+                    let starts = starts_of(&rows);
+                    match path {
+                        Path::SingleTiles => {
+                            avx2::grad::<f32>(image, rows, wg, &starts, 0..tiles);
+                        }
+                        Path::Rows { wide } | Path::RowByRow { wide } => {
+                            grad_rows(&plane, [h, w], rows, wg, &starts, wide)
                         }
                     }
                 });
-            }
-            let m = uniform(XI * (tiles + 3), 100 + seed as u64);
-            let starts: Starts = std::array::from_fn(|xi| xi * (tiles + 3));
-            for r in 0..h.div_ceil(2) {
-                widths_agree(h * w, |y, _, wide| unsafe {
+                let m = uniform(XI * pitch, 100 + seed as u64);
+                paths_agree(range.clone(), h * w, |rows, y, path| unsafe {
                     // Initialised values (NaN where not written), as MaybeUninit.
-                    let y = &mut *(&mut y[..h * w] as *mut [f32] as *mut [MaybeUninit<f32>]);
-                    match wide {
-                        Some(wide) => output_row(&m, &starts, y, [h, w], r, wide),
-                        None => {
-                            let rows = &mut y[2 * r * w..][..2.min(h - 2 * r) * w];
-                            avx2::output::<f32>(&m, &starts, rows, w, 0..tiles);
+                    let y = &mut *(y as *mut [f32] as *mut [MaybeUninit<f32>]);
+                    let starts = starts_of(&rows);
+                    match path {
+                        Path::SingleTiles => {
+                            avx2::output::<f32>(&m, &starts, y, [h, w], rows, 0..tiles);
+                        }
+                        Path::Rows { wide } | Path::RowByRow { wide } => {
+                            output_rows(&m, &starts, y, [h, w], rows, wide)
                         }
                     }
                 });

@@ -96,28 +96,38 @@ pub fn kernel_grad(
 }
 
 /// The input gradient ∂x = K̃ ⋆ ∂y ([`correlate`] with the adjoint kernel
-/// `adjoint` [c_in, c_out, 3, 3]) and the kernel gradient ([`kernel_grad`])
-/// of a convolution at once, the same numbers: one task per image does both,
-/// so that its ∂y is read from memory once and the thread pool is called
-/// once. Panics unless [`applies`]`(c_in, c_out)`.
+/// `adjoint` [c_in, c_out, 3, 3]), plus `plus` [N, c_in, h, w] if given, and
+/// the kernel gradient ([`kernel_grad`]) of a convolution at once, the same
+/// numbers: one task per image does both, so that its ∂y is read from
+/// memory once, ∂x is added to `plus` while in cache, and the thread pool is
+/// called once. Panics unless [`applies`]`(c_in, c_out)`.
 pub fn backward(
     images: &[f32],
     grads: &[f32],
     adjoint: &[f32],
     [c_in, c_out]: [usize; 2],
     [h, w]: [usize; 2],
+    plus: Option<&[f32]>,
 ) -> (Vec<f32>, Vec<f32>) {
     let input = Correlation::new(adjoint, [c_out, c_in], [h, w]);
     let kernel = KernelGradient::new([c_in, c_out], [h, w]);
     let (plane_in, plane_out) = (c_in * h * w, c_out * h * w);
+    assert!(plus.is_none_or(|plus| plus.len() == images.len()));
     let mut per_image = Vec::new();
     // SAFETY: `Correlation::image` writes every element of its image.
     let dx = unsafe {
         written(images.len(), |dx| {
-            per_image = (dx.par_chunks_mut(plane_in))
+            per_image = (dx.par_chunks_mut(plane_in).enumerate())
                 .zip(images.par_chunks(plane_in).zip(grads.par_chunks(plane_out)))
-                .map(|(dx, (image, dy))| {
+                .map(|((n, dx), (image, dy))| {
                     input.image(dy, dx);
+                    if let Some(plus) = plus {
+                        // ∂x + plus, as Burn's `float_add(∂x, plus)`.
+                        let plus = &plus[n * plane_in..][..plane_in];
+                        for (dx, &p) in dx.iter_mut().zip(plus) {
+                            dx.write(dx.assume_init_read() + p);
+                        }
+                    }
                     kernel.image(image, dy)
                 })
                 .collect();
@@ -278,7 +288,6 @@ impl Bands {
 /// `stride` (the products take whole blocks of tiles).
 struct Band {
     rows: Range<usize>,
-    tiles_w: usize,
     tiles: usize,
     stride: usize,
 }
@@ -288,7 +297,6 @@ impl Band {
         let tiles = rows.len() * tiles_w;
         Self {
             rows,
-            tiles_w,
             tiles,
             stride: tiles.next_multiple_of(TILE_BLOCK),
         }
@@ -302,10 +310,10 @@ impl Band {
         xi * (channels * self.stride + 16)
     }
 
-    /// Where the band's tile row `band_row` of channel `c` (of `channels`)
-    /// starts in each position ξ.
-    fn starts(&self, channels: usize, c: usize, band_row: usize) -> Starts {
-        std::array::from_fn(|xi| self.at(xi, channels) + c * self.stride + band_row * self.tiles_w)
+    /// Where the band's first tile row of channel `c` (of `channels`)
+    /// starts in each position ξ (the next rows follow, `tiles_w` apart).
+    fn starts(&self, channels: usize, c: usize) -> Starts {
+        std::array::from_fn(|xi| self.at(xi, channels) + c * self.stride)
     }
 
     fn len(&self, channels: usize) -> usize {
@@ -387,10 +395,14 @@ unsafe fn transform_input(
 ) {
     let wide = products::has_avx512();
     for (i, plane) in image.chunks_exact(h * w).take(channels).enumerate() {
-        for (band_row, r) in band.rows.clone().enumerate() {
-            let starts = band.starts(channels, i, band_row);
-            transforms::input_row(plane, [h, w], r, v, &starts, wide);
-        }
+        transforms::input_rows(
+            plane,
+            [h, w],
+            band.rows.clone(),
+            v,
+            &band.starts(channels, i),
+            wide,
+        );
     }
     band.clear_padding(v, channels);
 }
@@ -409,10 +421,14 @@ unsafe fn transform_output(
 ) {
     let wide = products::has_avx512();
     for (o, plane) in y.chunks_exact_mut(h * w).take(channels).enumerate() {
-        for (band_row, r) in band.rows.clone().enumerate() {
-            let starts = band.starts(channels, o, band_row);
-            transforms::output_row(m, &starts, plane, [h, w], r, wide);
-        }
+        transforms::output_rows(
+            m,
+            &band.starts(channels, o),
+            plane,
+            [h, w],
+            band.rows.clone(),
+            wide,
+        );
     }
 }
 
@@ -430,10 +446,14 @@ unsafe fn transform_grad(
 ) {
     let wide = products::has_avx512();
     for (o, plane) in dy.chunks_exact(h * w).take(channels).enumerate() {
-        for (band_row, r) in band.rows.clone().enumerate() {
-            let starts = band.starts(channels, o, band_row);
-            transforms::grad_row(plane, [h, w], r, wg, &starts, wide);
-        }
+        transforms::grad_rows(
+            plane,
+            [h, w],
+            band.rows.clone(),
+            wg,
+            &band.starts(channels, o),
+            wide,
+        );
     }
     band.clear_padding(wg, channels);
 }
@@ -650,12 +670,20 @@ mod tests {
         let x = uniform(n * c_in * h * w, 11);
         let dy = uniform(n * c_out * h * w, 12);
         let adjoint = uniform(c_in * c_out * 9, 13);
-        let (dx, dk) = backward(&x, &dy, &adjoint, [c_in, c_out], [h, w]);
+        let (dx, dk) = backward(&x, &dy, &adjoint, [c_in, c_out], [h, w], None);
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         let input = correlate(&dy, c_out, h, w, &adjoint, c_in);
         assert!(bits(&dx) == bits(&input), "∂x differs from correlate's");
         let kernel = kernel_grad(&x, &dy, c_in, c_out, h, w);
         assert!(bits(&dk) == bits(&kernel), "∂K differs from kernel_grad's");
+        // With an earlier gradient: ∂x + plus, as Burn adds them.
+        let plus = uniform(n * c_in * h * w, 14);
+        let (dx_plus, _) = backward(&x, &dy, &adjoint, [c_in, c_out], [h, w], Some(&plus));
+        let sum: Vec<f32> = dx.iter().zip(&plus).map(|(d, p)| d + p).collect();
+        assert!(
+            bits(&dx_plus) == bits(&sum),
+            "∂x + plus differs from the sum"
+        );
     }
 
     #[test]
