@@ -36,6 +36,21 @@ pub fn conv3x3_adjoint<B: Backend>(z: Tensor<B, 4>, kernel: Tensor<B, 4>) -> Ten
     )
 }
 
+/// The residual update x + h·Kᵀz of an explicit layer, with u = Kᵀz
+/// ([`conv3x3_adjoint`]) never stored on the CPU: the same numbers as
+/// [`residual`]`(x, conv3x3_adjoint(z, K), h)`.
+pub fn adjoint_residual<B: Backend>(
+    x: Tensor<B, 4>,
+    z: Tensor<B, 4>,
+    kernel: Tensor<B, 4>,
+    h: f64,
+) -> Tensor<B, 4> {
+    if flex::supports::<B>() {
+        return flex::conv3x3_residual(x, z, kernel.swap_dims(0, 1).flip([2, 3]), h);
+    }
+    residual(x, conv3x3_adjoint(z, kernel), h)
+}
+
 /// The residual update x + h·u, in one pass on the CPU.
 pub fn residual<B: Backend>(x: Tensor<B, 4>, update: Tensor<B, 4>, h: f64) -> Tensor<B, 4> {
     if flex::supports::<B>() {

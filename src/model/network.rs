@@ -14,7 +14,7 @@
 //! The same N (one BatchNorm per layer) serves both calls of an IMEX layer.
 
 use super::batchnorm::BatchNorm;
-use super::explicit::{conv3x3, conv3x3_adjoint, project_zero_mean, residual};
+use super::explicit::{adjoint_residual, conv3x3, conv3x3_adjoint, project_zero_mean};
 use super::flex;
 use super::implicit::FourierBasis;
 use super::param::param;
@@ -276,14 +276,15 @@ impl<B: Backend> Network<B> {
             return activated;
         }
         let h = self.spec.h;
-        let update = conv3x3_adjoint(activated, kernel);
         match (self.spec.arch, self.spec.form) {
-            (Arch::Resnet, _) => residual(x, update, h),
+            (Arch::Resnet, _) => adjoint_residual(x, activated, kernel, h),
             (Arch::Imex, Form::Damped) => {
-                self.implicit_solve(layer, layer.bn.forward(residual(x, update, h)), basis)
+                let explicit = adjoint_residual(x, activated, kernel, h);
+                self.implicit_solve(layer, layer.bn.forward(explicit), basis)
             }
             (Arch::Imex, Form::Split) => {
-                x + self.implicit_solve(layer, update.mul_scalar(h), basis)
+                let update = conv3x3_adjoint(activated, kernel).mul_scalar(h);
+                x + self.implicit_solve(layer, update, basis)
             }
         }
     }

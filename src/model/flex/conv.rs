@@ -23,11 +23,13 @@
 
 use super::dispatch::{run_kernel, take_gradient};
 use super::host::{add_assign, flex_tensor, matmul, sum_in_order, with_scratch, Matrix, View};
+use super::residual::{scaled, update};
 use super::winograd;
 use burn::backend::autodiff::{
     checkpoint::base::Checkpointer,
     grads::Gradients,
     ops::{Backward, Ops},
+    NodeId,
 };
 use burn::backend::flex::FlexTensor;
 use burn::backend::Flex;
@@ -46,6 +48,62 @@ pub fn conv3x3<B: Backend>(x: Tensor<B, 4>, kernel: Tensor<B, 4>) -> Tensor<B, 4
 #[derive(Debug)]
 struct Conv3x3Backward;
 
+/// x + h·(K ⋆ z): [`conv3x3`] of `z` [N, c_in, H, W] and the residual update
+/// after it, with the bits of `flex::residual(x, conv3x3(z, K), h)`. Where
+/// Winograd applies (and h > 0) the update u = K ⋆ z is never stored: the
+/// correlation's output transform writes x + h·u, and the backward's
+/// transforms read h·∂y as they load ∂y (two passes over memory fewer each
+/// way); elsewhere it is the two kernels one after the other.
+pub fn conv3x3_residual<B: Backend>(
+    x: Tensor<B, 4>,
+    z: Tensor<B, 4>,
+    kernel: Tensor<B, 4>,
+    h: f64,
+) -> Tensor<B, 4> {
+    let step = h as f32;
+    let backward = ResidualConv3x3Backward { step };
+    run_kernel(
+        "conv3x3_residual",
+        [x, z, kernel],
+        backward,
+        |[x, z, kernel]| {
+            let (x_view, z_view, k_view) = (View::new(&x), View::new(&z), View::new(&kernel));
+            let ([n, c_in, h, w], c_out) = (z_view.dims, k_view.dims[0]);
+            assert_eq!(x_view.dims, [n, c_out, h, w], "residual of two shapes");
+            let (xs, zs, ks) = (x_view.data(), z_view.data(), k_view.data());
+            let y = if winograd::applies(c_in, c_out) && step > 0.0 {
+                winograd::correlate_residual(zs, [c_in, c_out], [h, w], ks, (xs, step))
+            } else {
+                update(xs, &convolve(zs, c_in, h, w, ks, c_out), step)
+            };
+            (flex_tensor(y, x_view.dims), (z, kernel))
+        },
+    )
+}
+
+#[derive(Debug)]
+struct ResidualConv3x3Backward {
+    step: f32,
+}
+
+impl Backward<Flex, 3> for ResidualConv3x3Backward {
+    /// The convolution's input and kernel (shared buffers, not copies).
+    type State = (FlexTensor, FlexTensor);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        // ∂x = ∂y; the convolution's ∂y is h·∂y.
+        let grad = grads.consume::<Flex>(&ops.node);
+        let plus = take_gradient(grads, &ops, 1, &grad);
+        let [x, z, kernel] = ops.parents.map(|node| node.map(|node| node.id));
+        let (z_value, kernel_value) = ops.state;
+        let values = [&z_value, &kernel_value];
+        register_gradients(grads, [z, kernel], values, &grad, (plus, Some(self.step)));
+        if let Some(x) = x {
+            grads.register::<Flex>(x, grad);
+        }
+    }
+}
+
 impl Backward<Flex, 2> for Conv3x3Backward {
     /// The forward's input and kernel (shared buffers, not copies).
     type State = (FlexTensor, FlexTensor);
@@ -54,37 +112,66 @@ impl Backward<Flex, 2> for Conv3x3Backward {
         let grad = grads.consume::<Flex>(&ops.node);
         // x's other consumer (the residual update) registered its gradient
         // first: ∂x is added to it where it is made.
-        let earlier = take_gradient(grads, &ops, 0, &grad).map(|g| View::new(&g));
-        let plus = earlier.as_ref().map(View::data);
-        let [node_x, node_kernel] = ops.parents;
+        let plus = take_gradient(grads, &ops, 0, &grad);
+        let parents = ops.parents.map(|node| node.map(|node| node.id));
         let (x, kernel) = ops.state;
-        if let (Some(node_x), Some(node_kernel)) = (&node_x, &node_kernel) {
-            let (dx, dk) = gradients(&x, &kernel, &grad, plus);
-            grads.register::<Flex>(node_x.id, dx);
-            grads.register::<Flex>(node_kernel.id, dk);
-            return;
-        }
-        if let Some(node) = node_x {
-            grads.register::<Flex>(node.id, input_grad(&grad, &kernel, plus));
-        }
-        if let Some(node) = node_kernel {
-            grads.register::<Flex>(node.id, kernel_grad(&x, &grad));
-        }
+        register_gradients(grads, parents, [&x, &kernel], &grad, (plus, None));
     }
 }
 
-/// (∂x + `plus`, ∂K): Winograd's both at once where it applies
-/// ([`winograd::backward`]), otherwise [`input_grad`] and [`kernel_grad`].
+/// Registers ∂x + `plus` and ∂K of a convolution of x with `kernel` whose
+/// output gradient is `grad` times `scale` (if given), for the parents
+/// `[x, kernel]` that want them.
+fn register_gradients(
+    grads: &mut Gradients,
+    [node_x, node_kernel]: [Option<NodeId>; 2],
+    [x, kernel]: [&FlexTensor; 2],
+    grad: &FlexTensor,
+    (plus, scale): (Option<FlexTensor>, Option<f32>),
+) {
+    let plus = plus.as_ref().map(View::new);
+    let plus = plus.as_ref().map(View::data);
+    if let (Some(node_x), Some(node_kernel)) = (&node_x, &node_kernel) {
+        let (dx, dk) = gradients(x, kernel, grad, (plus, scale));
+        grads.register::<Flex>(*node_x, dx);
+        grads.register::<Flex>(*node_kernel, dk);
+        return;
+    }
+    let grad = scaled_grad(grad, scale);
+    if let Some(node) = node_x {
+        grads.register::<Flex>(node, input_grad(&grad, kernel, plus));
+    }
+    if let Some(node) = node_kernel {
+        grads.register::<Flex>(node, kernel_grad(x, &grad));
+    }
+}
+
+/// `grad` times `scale` (if given), formed as the residual update's backward
+/// forms it.
+fn scaled_grad(grad: &FlexTensor, scale: Option<f32>) -> FlexTensor {
+    match scale {
+        Some(scale) => {
+            let view = View::new(grad);
+            flex_tensor(scaled(view.data(), scale), view.dims)
+        }
+        None => grad.clone(),
+    }
+}
+
+/// (∂x + `plus`, ∂K) for the output gradient `grad` times `scale`:
+/// Winograd's both at once where it applies ([`winograd::backward`], which
+/// scales ∂y as it reads it), otherwise [`input_grad`] and [`kernel_grad`].
 fn gradients(
     x: &FlexTensor,
     kernel: &FlexTensor,
     grad: &FlexTensor,
-    plus: Option<&[f32]>,
+    (plus, scale): (Option<&[f32]>, Option<f32>),
 ) -> (FlexTensor, FlexTensor) {
     let (x_view, k_view) = (View::new(x), View::new(kernel));
     let ([n, c_in, h, w], c_out) = (x_view.dims, k_view.dims[0]);
-    if !winograd::applies(c_in, c_out) {
-        return (input_grad(grad, kernel, plus), kernel_grad(x, grad));
+    if !winograd::applies(c_in, c_out) || scale.is_some_and(|s| s <= 0.0) {
+        let grad = scaled_grad(grad, scale);
+        return (input_grad(&grad, kernel, plus), kernel_grad(x, &grad));
     }
     let adjoint = adjoint(k_view.data(), c_out, c_in);
     let grad = View::new(grad);
@@ -94,7 +181,7 @@ fn gradients(
         &adjoint,
         [c_in, c_out],
         [h, w],
-        plus,
+        (plus, scale),
     );
     (
         flex_tensor(dx, [n, c_in, h, w]),
@@ -419,6 +506,42 @@ mod tests {
                 bits(fan_out) == bits(conv_alone + square_alone),
                 "{shape:?} → {c_out}: ∂x differs from Burn's sum of the two"
             );
+        }
+    }
+
+    /// The fused residual update gives the bits of the residual kernel after
+    /// the convolution, value and the three gradients, on both paths
+    /// (im2col, and Winograd with its output transform and scaled loads).
+    #[test]
+    fn the_fused_residual_update_gives_the_bits_of_its_two_kernels() {
+        use crate::model::flex::residual;
+        for (shape, c_out) in [([2, 3, 5, 7], 3), ([2, 8, 6, 10], 12)] {
+            let [n, _, h, w] = shape;
+            let z = random(shape, 11);
+            let kernel = random([c_out, shape[1], 3, 3], 12);
+            let x = random([n, c_out, h, w], 13);
+            let g = random([n, c_out, h, w], 14);
+            let step = 0.1;
+            let run = |layer: &dyn Fn([Tensor<Ad, 4>; 3]) -> Tensor<Ad, 4>| {
+                let inputs = [&x, &z, &kernel]
+                    .map(|t| Tensor::<Ad, 4>::from_inner(t.clone()).require_grad());
+                let y = layer(inputs.clone());
+                let value = y.clone().inner();
+                let grads = (y * Tensor::from_inner(g.clone())).sum().backward();
+                let [dx, dz, dk] = inputs.map(|t| t.grad(&grads).unwrap());
+                [value, dx, dz, dk].map(|t| t.to_data().to_vec::<f32>().unwrap())
+            };
+            let fused = run(&|[x, z, k]| conv3x3_residual(x, z, k, step));
+            let apart = run(&|[x, z, k]| residual(x, conv3x3(z, k), step));
+            for (what, (fused, apart)) in
+                ["y", "∂x", "∂z", "∂K"].iter().zip(fused.iter().zip(&apart))
+            {
+                let same = fused
+                    .iter()
+                    .zip(apart)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{shape:?} → {c_out}: {what} differs");
+            }
         }
     }
 

@@ -21,15 +21,14 @@ use burn::backend::Flex;
 use burn::tensor::{backend::Backend, Tensor};
 use rayon::prelude::*;
 
-/// x + h·u for `x` and `update` of one shape, on a backend for which
+/// x + h·u for `x` and `u` of one shape, on a backend for which
 /// [`supports`](super::dispatch::supports) holds.
-pub fn residual<B: Backend>(x: Tensor<B, 4>, update: Tensor<B, 4>, h: f64) -> Tensor<B, 4> {
+pub fn residual<B: Backend>(x: Tensor<B, 4>, u: Tensor<B, 4>, h: f64) -> Tensor<B, 4> {
     let h = h as f32;
-    run_kernel("residual", [x, update], ResidualBackward { h }, |[x, u]| {
+    run_kernel("residual", [x, u], ResidualBackward { h }, |[x, u]| {
         let (x, u) = (View::new(&x), View::new(&u));
         assert_eq!(x.dims, u.dims, "residual of two shapes");
-        let y = map(x.data(), u.data(), move |x, u| x + h * u);
-        (flex_tensor(y, x.dims), ())
+        (flex_tensor(update(x.data(), u.data(), h), x.dims), ())
     })
 }
 
@@ -46,14 +45,22 @@ impl Backward<Flex, 2> for ResidualBackward {
         let grad = grads.consume::<Flex>(&ops.node);
         if let Some(node) = node_update {
             let g = View::new(&grad);
-            let h = self.h;
-            let du = map(g.data(), g.data(), move |g, _| g * h);
-            grads.register::<Flex>(node.id, flex_tensor(du, g.dims));
+            grads.register::<Flex>(node.id, flex_tensor(scaled(g.data(), self.h), g.dims));
         }
         if let Some(node) = node_x {
             grads.register::<Flex>(node.id, grad);
         }
     }
+}
+
+/// x + h·u elementwise: Burn's `mul_scalar` then `add`, the same bits.
+pub(super) fn update(x: &[f32], u: &[f32], h: f32) -> Vec<f32> {
+    map(x, u, move |x, u| x + h * u)
+}
+
+/// h·g elementwise: Burn's `mul_scalar`.
+pub(super) fn scaled(g: &[f32], h: f32) -> Vec<f32> {
+    map(g, g, move |g, _| g * h)
 }
 
 /// f(aᵢ, bᵢ) for every i, in parallel over chunks (`f` should own what it

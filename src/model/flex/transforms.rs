@@ -27,7 +27,9 @@ pub type Starts = [usize; XI];
 /// `plane` [h, w] (tile c of row r reads image rows 2r−1..2r+3, columns
 /// 2c−1..2c+3, zero outside the image), written to `v` at `starts`. `wide`:
 /// use AVX-512. One call takes a band's rows, so that the set-up of its
-/// sixteen write streams is paid once.
+/// sixteen write streams is paid once. With `scale`, the plane's values are
+/// multiplied by it as they are read (> 0, so that the zeros outside the
+/// image stay +0: the bits of transforming the scaled plane).
 ///
 /// # Safety
 /// The CPU has AVX2 and FMA, and AVX-512F if `wide`.
@@ -37,13 +39,14 @@ pub unsafe fn input_rows(
     tile_rows: Range<usize>,
     v: &mut [f32],
     starts: &Starts,
-    wide: bool,
+    (wide, scale): (bool, Option<f32>),
 ) {
     let tiles = w.div_ceil(2);
     let end = tile_rows.len() * tiles;
     assert!(plane.len() == h * w && starts.iter().all(|&s| s + end <= v.len()));
     assert!(tile_rows.end <= h.div_ceil(2));
-    let image = Image { plane, h, w };
+    assert!(scale.is_none_or(|s| s > 0.0), "scale {scale:?}");
+    let image = Image { plane, h, w, scale };
     let mut c = 0;
     if wide {
         c = avx512::input::<__m512>(image, tile_rows.clone(), v, starts, c..tiles);
@@ -58,7 +61,9 @@ pub unsafe fn input_rows(
 
 /// Rows 2r, 2r + 1 of one channel `plane` [h, w] (those inside the image) =
 /// Aᵀ M A for the tiles of every tile row r of `tile_rows`, from M_ξ in `m`
-/// at `starts`: every element of those rows is written.
+/// at `starts`: every element of those rows is written. With `residual` =
+/// (x, h), the rows are x + h·(Aᵀ M A) instead, x the same channel's plane
+/// [h, w] (the arithmetic of [`super::residual`]).
 ///
 /// # Safety
 /// As for [`input_rows`].
@@ -68,27 +73,29 @@ pub unsafe fn output_rows(
     plane: &mut [MaybeUninit<f32>],
     [h, w]: [usize; 2],
     tile_rows: Range<usize>,
-    wide: bool,
+    (wide, residual): (bool, Option<(&[f32], f32)>),
 ) {
     let tiles = w.div_ceil(2);
     let end = tile_rows.len() * tiles;
     assert!(plane.len() == h * w && starts.iter().all(|&s| s + end <= m.len()));
     assert!(tile_rows.end <= h.div_ceil(2));
+    assert!(residual.is_none_or(|(x, _)| x.len() == h * w));
+    let rows = (tile_rows, residual);
     let mut c = 0;
     if wide {
-        c = avx512::output::<__m512>(m, starts, plane, [h, w], tile_rows.clone(), c..tiles);
+        c = avx512::output::<__m512>(m, starts, plane, [h, w], rows.clone(), c..tiles);
     }
     if c < tiles {
-        c = avx2::output::<__m256>(m, starts, plane, [h, w], tile_rows.clone(), c..tiles);
+        c = avx2::output::<__m256>(m, starts, plane, [h, w], rows.clone(), c..tiles);
     }
     if c < tiles {
-        avx2::output::<f32>(m, starts, plane, [h, w], tile_rows, c..tiles);
+        avx2::output::<f32>(m, starts, plane, [h, w], rows, c..tiles);
     }
 }
 
 /// W_ξ = (A e Aᵀ)_ξ for the 2×2 tiles e of tile rows `tile_rows` of one
-/// channel of ∂y (`plane` [h, w], zero outside the image), written to `wg`
-/// at `starts`.
+/// channel of ∂y (`plane` [h, w], zero outside the image, times `scale` as
+/// in [`input_rows`]), written to `wg` at `starts`.
 ///
 /// # Safety
 /// As for [`input_rows`].
@@ -98,13 +105,14 @@ pub unsafe fn grad_rows(
     tile_rows: Range<usize>,
     wg: &mut [f32],
     starts: &Starts,
-    wide: bool,
+    (wide, scale): (bool, Option<f32>),
 ) {
     let tiles = w.div_ceil(2);
     let end = tile_rows.len() * tiles;
     assert!(plane.len() == h * w && starts.iter().all(|&s| s + end <= wg.len()));
     assert!(tile_rows.end <= h.div_ceil(2));
-    let image = Image { plane, h, w };
+    assert!(scale.is_none_or(|s| s > 0.0), "scale {scale:?}");
+    let image = Image { plane, h, w, scale };
     let mut c = 0;
     if wide {
         c = avx512::grad::<__m512>(image, tile_rows.clone(), wg, starts, c..tiles);
@@ -117,12 +125,14 @@ pub unsafe fn grad_rows(
     }
 }
 
-/// One channel's plane [h, w], read by image row.
+/// One channel's plane [h, w], read by image row, each value times `scale`
+/// if given (rounded as a product of its own, before the transform).
 #[derive(Clone, Copy)]
 struct Image<'a> {
     plane: &'a [f32],
     h: usize,
     w: usize,
+    scale: Option<f32>,
 }
 
 impl<'a> Image<'a> {
@@ -141,6 +151,9 @@ trait Tiles: Copy {
     unsafe fn zero() -> Self;
     unsafe fn add(self, other: Self) -> Self;
     unsafe fn sub(self, other: Self) -> Self;
+    unsafe fn mul(self, other: Self) -> Self;
+    /// `value` in every lane.
+    unsafe fn splat(value: f32) -> Self;
     /// Flips the sign (scalar negation, also of zeros).
     unsafe fn neg(self) -> Self;
     unsafe fn load(at: *const f32) -> Self;
@@ -168,6 +181,12 @@ impl Tiles for f32 {
     }
     unsafe fn sub(self, other: Self) -> Self {
         self - other
+    }
+    unsafe fn mul(self, other: Self) -> Self {
+        self * other
+    }
+    unsafe fn splat(value: f32) -> Self {
+        value
     }
     unsafe fn neg(self) -> Self {
         -self
@@ -232,6 +251,16 @@ impl Tiles for __m256 {
     #[inline]
     unsafe fn sub(self, other: Self) -> Self {
         _mm256_sub_ps(self, other)
+    }
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn mul(self, other: Self) -> Self {
+        _mm256_mul_ps(self, other)
+    }
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn splat(value: f32) -> Self {
+        _mm256_set1_ps(value)
     }
     #[target_feature(enable = "avx2")]
     #[inline]
@@ -306,6 +335,16 @@ impl Tiles for __m512 {
     #[inline]
     unsafe fn sub(self, other: Self) -> Self {
         _mm512_sub_ps(self, other)
+    }
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn mul(self, other: Self) -> Self {
+        _mm512_mul_ps(self, other)
+    }
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn splat(value: f32) -> Self {
+        _mm512_set1_ps(value)
     }
     #[target_feature(enable = "avx512f")]
     #[inline]
@@ -413,7 +452,7 @@ macro_rules! tile_loops {
                         let first = 2 * c as isize - 1;
                         let lanes = V::LANES as isize;
                         let columns = [first, first + lanes, first + 2, first + lanes + 2];
-                        let d = read_tiles::<V, 4, 4>(rows, columns, w);
+                        let d = read_tiles::<V, 4, 4>(rows, columns, (w, image.scale));
                         for (&start, value) in starts.iter().zip(bt_tile(d)) {
                             value.store(out.add(start + c));
                             prefetch_next_line::<V>(out.add(start + c));
@@ -433,7 +472,7 @@ macro_rules! tile_loops {
                 starts: &Starts,
                 plane: &mut [MaybeUninit<f32>],
                 [h, w]: [usize; 2],
-                tile_rows: Range<usize>,
+                (tile_rows, residual): (Range<usize>, Option<(&[f32], f32)>),
                 tiles: Range<usize>,
             ) -> usize {
                 let row_pitch = w.div_ceil(2);
@@ -452,8 +491,17 @@ macro_rules! tile_loops {
                             inside(columns[0] as isize, V::LANES, w),
                             inside(columns[1] as isize, V::LANES, w),
                         ];
-                        for (row, [even, odd]) in rows.chunks_exact_mut(w).zip(at_tile(tile)) {
-                            let (low, high) = V::merge(even, odd);
+                        for (a, (row, [even, odd])) in
+                            rows.chunks_exact_mut(w).zip(at_tile(tile)).enumerate()
+                        {
+                            let (mut low, mut high) = V::merge(even, odd);
+                            if let Some((x, h)) = residual {
+                                // x + h·y, as `residual`: the product rounded first.
+                                let (x, h) = (&x[(2 * r + a) * w..][..w], V::splat(h));
+                                let x0 = V::load_columns(x, columns[0] as isize, masks[0]);
+                                let x1 = V::load_columns(x, columns[1] as isize, masks[1]);
+                                (low, high) = (x0.add(h.mul(low)), x1.add(h.mul(high)));
+                            }
                             low.store_columns(row, columns[0], masks[0]);
                             high.store_columns(row, columns[1], masks[1]);
                         }
@@ -483,7 +531,7 @@ macro_rules! tile_loops {
                     while c + V::LANES <= tiles.end {
                         // Row a of the tiles: columns 2c, 2c + 1.
                         let columns = [2 * c as isize, (2 * c + V::LANES) as isize];
-                        let e = read_tiles::<V, 2, 2>(rows, columns, w);
+                        let e = read_tiles::<V, 2, 2>(rows, columns, (w, image.scale));
                         for (&start, value) in starts.iter().zip(a_tile(e)) {
                             value.store(out.add(start + c));
                             prefetch_next_line::<V>(out.add(start + c));
@@ -505,7 +553,7 @@ macro_rules! tile_loops {
             unsafe fn read_tiles<V: Tiles, const ROWS: usize, const N: usize>(
                 rows: [Option<&[f32]>; ROWS],
                 columns: [isize; N],
-                w: usize,
+                (w, scale): (usize, Option<f32>),
             ) -> [[V; N]; ROWS] {
                 // (Not `columns.map`: it is not inlined here, and costs a call a block.)
                 let mut masks = [0; N];
@@ -516,7 +564,13 @@ macro_rules! tile_loops {
                 for (d, row) in d.iter_mut().zip(rows) {
                     let Some(row) = row else { continue };
                     for j in (0..N).step_by(2) {
-                        let load = |k: usize| V::load_columns(row, columns[k], masks[k]);
+                        let load = |k: usize| {
+                            let x = V::load_columns(row, columns[k], masks[k]);
+                            match scale {
+                                Some(scale) => V::splat(scale).mul(x),
+                                None => x,
+                            }
+                        };
                         (d[j], d[j + 1]) = V::split(load(j), load(j + 1));
                     }
                 }
@@ -650,6 +704,7 @@ mod tests {
                 plane: &plane,
                 h,
                 w,
+                scale: None,
             };
             let (tiles, tiles_h) = (w.div_ceil(2), h.div_ceil(2));
             // Each row alone, all rows, and all but the first.
@@ -672,7 +727,7 @@ mod tests {
                             avx2::input::<f32>(image, rows, v, &starts, 0..tiles);
                         }
                         Path::Rows { wide } | Path::RowByRow { wide } => {
-                            input_rows(&plane, [h, w], rows, v, &starts, wide)
+                            input_rows(&plane, [h, w], rows, v, &starts, (wide, None))
                         }
                     }
                 });
@@ -683,7 +738,7 @@ mod tests {
                             avx2::grad::<f32>(image, rows, wg, &starts, 0..tiles);
                         }
                         Path::Rows { wide } | Path::RowByRow { wide } => {
-                            grad_rows(&plane, [h, w], rows, wg, &starts, wide)
+                            grad_rows(&plane, [h, w], rows, wg, &starts, (wide, None))
                         }
                     }
                 });
@@ -694,10 +749,10 @@ mod tests {
                     let starts = starts_of(&rows);
                     match path {
                         Path::SingleTiles => {
-                            avx2::output::<f32>(&m, &starts, y, [h, w], rows, 0..tiles);
+                            avx2::output::<f32>(&m, &starts, y, [h, w], (rows, None), 0..tiles);
                         }
                         Path::Rows { wide } | Path::RowByRow { wide } => {
-                            output_rows(&m, &starts, y, [h, w], rows, wide)
+                            output_rows(&m, &starts, y, [h, w], rows, (wide, None))
                         }
                     }
                 });

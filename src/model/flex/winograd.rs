@@ -62,14 +62,46 @@ pub fn correlate(
     kernel: &[f32],
     c_out: usize,
 ) -> Vec<f32> {
+    correlate_then(images, [c_in, c_out], [h, w], kernel, None)
+}
+
+/// x + step·([`correlate`]) for `x` [N, c_out, h, w]: the residual update
+/// written by the correlation's output transform, with the arithmetic of
+/// [`super::residual`] (the product rounded, then the sum), so that the
+/// update is never stored. Panics unless [`applies`]`(c_in, c_out)` and
+/// step > 0.
+pub fn correlate_residual(
+    images: &[f32],
+    [c_in, c_out]: [usize; 2],
+    [h, w]: [usize; 2],
+    kernel: &[f32],
+    (x, step): (&[f32], f32),
+) -> Vec<f32> {
+    assert!(step > 0.0, "residual step {step}");
+    correlate_then(images, [c_in, c_out], [h, w], kernel, Some((x, step)))
+}
+
+fn correlate_then(
+    images: &[f32],
+    [c_in, c_out]: [usize; 2],
+    [h, w]: [usize; 2],
+    kernel: &[f32],
+    residual: Option<(&[f32], f32)>,
+) -> Vec<f32> {
     let forward = Correlation::new(kernel, [c_in, c_out], [h, w]);
-    let plane_in = c_in * h * w;
+    let (plane_in, plane_out) = (c_in * h * w, forward.plane_out());
+    let len = images.len() / plane_in * plane_out;
+    assert!(residual.is_none_or(|(x, _)| x.len() == len));
     // SAFETY: `Correlation::image` writes every element of its image.
     unsafe {
-        written(images.len() / plane_in * forward.plane_out(), |out| {
-            (out.par_chunks_mut(forward.plane_out()))
+        written(len, |out| {
+            (out.par_chunks_mut(plane_out).enumerate())
                 .zip(images.par_chunks(plane_in))
-                .for_each(|(y, image)| forward.image(image, y))
+                .for_each(|((n, y), image)| {
+                    let residual =
+                        residual.map(|(x, step)| (&x[n * plane_out..][..plane_out], step));
+                    forward.image(image, y, (None, residual))
+                })
         })
     }
 }
@@ -90,7 +122,7 @@ pub fn kernel_grad(
     let per_image: Vec<Vec<f32>> = images
         .par_chunks(c_in * h * w)
         .zip(grads.par_chunks(c_out * h * w))
-        .map(|(image, dy)| kernel.image(image, dy))
+        .map(|(image, dy)| kernel.image(image, dy, None))
         .collect();
     kernel.total(per_image)
 }
@@ -100,14 +132,16 @@ pub fn kernel_grad(
 /// the kernel gradient ([`kernel_grad`]) of a convolution at once, the same
 /// numbers: one task per image does both, so that its ∂y is read from
 /// memory once, ∂x is added to `plus` while in cache, and the thread pool is
-/// called once. Panics unless [`applies`]`(c_in, c_out)`.
+/// called once. With `scale` (> 0), ∂y is `grads` times it, as the
+/// transforms read it (the residual update's h·∂y, never stored). Panics
+/// unless [`applies`]`(c_in, c_out)`.
 pub fn backward(
     images: &[f32],
     grads: &[f32],
     adjoint: &[f32],
     [c_in, c_out]: [usize; 2],
     [h, w]: [usize; 2],
-    plus: Option<&[f32]>,
+    (plus, scale): (Option<&[f32]>, Option<f32>),
 ) -> (Vec<f32>, Vec<f32>) {
     let input = Correlation::new(adjoint, [c_out, c_in], [h, w]);
     let kernel = KernelGradient::new([c_in, c_out], [h, w]);
@@ -120,7 +154,7 @@ pub fn backward(
             per_image = (dx.par_chunks_mut(plane_in).enumerate())
                 .zip(images.par_chunks(plane_in).zip(grads.par_chunks(plane_out)))
                 .map(|((n, dx), (image, dy))| {
-                    input.image(dy, dx);
+                    input.image(dy, dx, (scale, None));
                     if let Some(plus) = plus {
                         // ∂x + plus, as Burn's `float_add(∂x, plus)`.
                         let plus = &plus[n * plane_in..][..plane_in];
@@ -128,7 +162,7 @@ pub fn backward(
                             dx.write(dx.assume_init_read() + p);
                         }
                     }
-                    kernel.image(image, dy)
+                    kernel.image(image, dy, scale)
                 })
                 .collect();
         })
@@ -163,8 +197,14 @@ impl Correlation {
         self.channels[1] * self.size[0] * self.size[1]
     }
 
-    /// y [c_out, h, w] of one image [c_in, h, w]: every element written.
-    fn image(&self, image: &[f32], y: &mut [MaybeUninit<f32>]) {
+    /// y [c_out, h, w] of one image [c_in, h, w] (times `scale` as read),
+    /// or x + h·y with `residual` = (x, h): every element written.
+    fn image(
+        &self,
+        image: &[f32],
+        y: &mut [MaybeUninit<f32>],
+        (scale, residual): (Option<f32>, Option<(&[f32], f32)>),
+    ) {
         let ([c_in, c_out], (bands, u)) = (self.channels, (&self.bands, &self.u));
         with_scratch(bands.scratch(c_in, c_out), |scratch| {
             for band in bands.iter() {
@@ -172,7 +212,7 @@ impl Correlation {
                 // SAFETY (this block): AVX2 and FMA, asserted through
                 // `applies`; channels in whole blocks, tiles padded.
                 unsafe {
-                    transform_input(image, c_in, self.size, &band, v);
+                    transform_input(image, c_in, self.size, &band, v, scale);
                     for xi in 0..XI {
                         products::forward(
                             &mut m[band.at(xi, c_out)..][..c_out * band.stride],
@@ -183,7 +223,7 @@ impl Correlation {
                     }
                     // The bands cover every tile row, and `transform_output`
                     // writes every image row under them.
-                    transform_output(m, c_out, self.size, &band, y);
+                    transform_output(m, c_out, self.size, &band, y, residual);
                 }
             }
         })
@@ -210,8 +250,9 @@ impl KernelGradient {
         }
     }
 
-    /// ∂U_ξ [c_out, c_in] of one image [c_in, h, w] and its ∂y [c_out, h, w].
-    fn image(&self, image: &[f32], dy: &[f32]) -> Vec<f32> {
+    /// ∂U_ξ [c_out, c_in] of one image [c_in, h, w] and its ∂y [c_out, h, w]
+    /// (times `scale` as read).
+    fn image(&self, image: &[f32], dy: &[f32], scale: Option<f32>) -> Vec<f32> {
         let ([c_in, c_out], bands) = (self.channels, &self.bands);
         with_scratch(bands.scratch(c_in, c_out), |scratch| {
             let mut du = vec![0f32; XI * c_out * c_in];
@@ -219,8 +260,8 @@ impl KernelGradient {
                 let (v, wg) = scratch.split_at_mut(band.len(c_in));
                 // SAFETY (this block): as in `Correlation::image`.
                 unsafe {
-                    transform_input(image, c_in, self.size, &band, v);
-                    transform_grad(dy, c_out, self.size, &band, wg);
+                    transform_input(image, c_in, self.size, &band, v, None);
+                    transform_grad(dy, c_out, self.size, &band, wg, scale);
                     for xi in 0..XI {
                         products::kernel(
                             &mut du[xi * c_out * c_in..][..c_out * c_in],
@@ -382,7 +423,8 @@ fn untransform_kernel_grad(du: &[f32], c_out: usize, c_in: usize) -> Vec<f32> {
     dk
 }
 
-/// V_ξ [c_in, tiles] = (Bᵀ d B)_ξ for every 4×4 input tile of the band.
+/// V_ξ [c_in, tiles] = (Bᵀ d B)_ξ for every 4×4 input tile of the band (of
+/// the image times `scale`).
 ///
 /// # Safety
 /// The CPU has AVX2 and FMA.
@@ -392,23 +434,19 @@ unsafe fn transform_input(
     [h, w]: [usize; 2],
     band: &Band,
     v: &mut [f32],
+    scale: Option<f32>,
 ) {
-    let wide = products::has_avx512();
+    let read = (products::has_avx512(), scale);
     for (i, plane) in image.chunks_exact(h * w).take(channels).enumerate() {
-        transforms::input_rows(
-            plane,
-            [h, w],
-            band.rows.clone(),
-            v,
-            &band.starts(channels, i),
-            wide,
-        );
+        let starts = band.starts(channels, i);
+        transforms::input_rows(plane, [h, w], band.rows.clone(), v, &starts, read);
     }
     band.clear_padding(v, channels);
 }
 
 /// y [c_out, h, w] over the band's tile rows = Aᵀ M A per tile, from M_ξ
-/// [c_out, tiles]: every element of the image rows under the band.
+/// [c_out, tiles], or x + h·(Aᵀ M A) with `residual` = (x [c_out, h, w], h):
+/// every element of the image rows under the band.
 ///
 /// # Safety
 /// As for [`transform_input`].
@@ -418,22 +456,25 @@ unsafe fn transform_output(
     [h, w]: [usize; 2],
     band: &Band,
     y: &mut [MaybeUninit<f32>],
+    residual: Option<(&[f32], f32)>,
 ) {
     let wide = products::has_avx512();
     for (o, plane) in y.chunks_exact_mut(h * w).take(channels).enumerate() {
+        let residual = residual.map(|(x, step)| (&x[o * h * w..][..h * w], step));
+        let starts = band.starts(channels, o);
         transforms::output_rows(
             m,
-            &band.starts(channels, o),
+            &starts,
             plane,
             [h, w],
             band.rows.clone(),
-            wide,
+            (wide, residual),
         );
     }
 }
 
 /// W_ξ [c_out, tiles] = (A ∂y Aᵀ)_ξ for every 2×2 tile of ∂y [c_out, h, w]
-/// in the band's tile rows (zero outside the image).
+/// (times `scale`) in the band's tile rows (zero outside the image).
 ///
 /// # Safety
 /// As for [`transform_input`].
@@ -443,17 +484,12 @@ unsafe fn transform_grad(
     [h, w]: [usize; 2],
     band: &Band,
     wg: &mut [f32],
+    scale: Option<f32>,
 ) {
-    let wide = products::has_avx512();
+    let read = (products::has_avx512(), scale);
     for (o, plane) in dy.chunks_exact(h * w).take(channels).enumerate() {
-        transforms::grad_rows(
-            plane,
-            [h, w],
-            band.rows.clone(),
-            wg,
-            &band.starts(channels, o),
-            wide,
-        );
+        let starts = band.starts(channels, o);
+        transforms::grad_rows(plane, [h, w], band.rows.clone(), wg, &starts, read);
     }
     band.clear_padding(wg, channels);
 }
@@ -670,7 +706,7 @@ mod tests {
         let x = uniform(n * c_in * h * w, 11);
         let dy = uniform(n * c_out * h * w, 12);
         let adjoint = uniform(c_in * c_out * 9, 13);
-        let (dx, dk) = backward(&x, &dy, &adjoint, [c_in, c_out], [h, w], None);
+        let (dx, dk) = backward(&x, &dy, &adjoint, [c_in, c_out], [h, w], (None, None));
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         let input = correlate(&dy, c_out, h, w, &adjoint, c_in);
         assert!(bits(&dx) == bits(&input), "∂x differs from correlate's");
@@ -678,12 +714,46 @@ mod tests {
         assert!(bits(&dk) == bits(&kernel), "∂K differs from kernel_grad's");
         // With an earlier gradient: ∂x + plus, as Burn adds them.
         let plus = uniform(n * c_in * h * w, 14);
-        let (dx_plus, _) = backward(&x, &dy, &adjoint, [c_in, c_out], [h, w], Some(&plus));
+        let (dx_plus, _) = backward(
+            &x,
+            &dy,
+            &adjoint,
+            [c_in, c_out],
+            [h, w],
+            (Some(&plus), None),
+        );
         let sum: Vec<f32> = dx.iter().zip(&plus).map(|(d, p)| d + p).collect();
         assert!(
             bits(&dx_plus) == bits(&sum),
             "∂x + plus differs from the sum"
         );
+    }
+
+    /// The residual update written by the output transform, and ∂y scaled
+    /// as the transforms read it, give the bits of the update and of the
+    /// scaled ∂y formed apart (`x + h·u` and `h·∂y`, as `flex::residual`).
+    #[test]
+    fn fused_residual_gives_the_bits_of_its_parts() {
+        if !runs_here() {
+            return;
+        }
+        let [n, c_in, c_out, h, w] = [3, 8, 12, 13, 20];
+        let step = 0.1f32;
+        let z = uniform(n * c_in * h * w, 21);
+        let k = uniform(c_out * c_in * 9, 22);
+        let x = uniform(n * c_out * h * w, 23);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let fused = correlate_residual(&z, [c_in, c_out], [h, w], &k, (&x, step));
+        let u = correlate(&z, c_in, h, w, &k, c_out);
+        let apart: Vec<f32> = x.iter().zip(&u).map(|(x, u)| x + step * u).collect();
+        assert!(bits(&fused) == bits(&apart), "x + h·(K ⋆ z) differs");
+        let dy = uniform(n * c_out * h * w, 24);
+        let adjoint = uniform(c_in * c_out * 9, 25);
+        let scaled: Vec<f32> = dy.iter().map(|g| step * g).collect();
+        let fused = backward(&z, &dy, &adjoint, [c_in, c_out], [h, w], (None, Some(step)));
+        let apart = backward(&z, &scaled, &adjoint, [c_in, c_out], [h, w], (None, None));
+        assert!(bits(&fused.0) == bits(&apart.0), "∂z of h·∂y differs");
+        assert!(bits(&fused.1) == bits(&apart.1), "∂K of h·∂y differs");
     }
 
     #[test]
