@@ -380,6 +380,7 @@ mod tests {
     //! twice that; Σ|aᵢbᵢ| comes from the same reference with |a| and |b|.
     use super::*;
     use crate::model::flex::dispatch::Training;
+    use crate::model::flex::testing::bits;
     use burn::tensor::{module::conv2d, ops::ConvOptions, Distribution};
 
     type Ad = Training;
@@ -498,10 +499,6 @@ mod tests {
             };
             let conv_alone = apart(&|x| conv3x3(x, tracked(&kernel)) * tracked(&g));
             let square_alone = apart(&|x| x.clone() * x * tracked(&other));
-            let bits = |t: Tensor<Flex, 4>| {
-                let values = t.to_data().to_vec::<f32>().unwrap();
-                values.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-            };
             assert!(
                 bits(fan_out) == bits(conv_alone + square_alone),
                 "{shape:?} → {c_out}: ∂x differs from Burn's sum of the two"
@@ -529,18 +526,14 @@ mod tests {
                 let value = y.clone().inner();
                 let grads = (y * Tensor::from_inner(g.clone())).sum().backward();
                 let [dx, dz, dk] = inputs.map(|t| t.grad(&grads).unwrap());
-                [value, dx, dz, dk].map(|t| t.to_data().to_vec::<f32>().unwrap())
+                [value, dx, dz, dk].map(bits)
             };
             let fused = run(&|[x, z, k]| conv3x3_residual(x, z, k, step));
             let apart = run(&|[x, z, k]| residual(x, conv3x3(z, k), step));
             for (what, (fused, apart)) in
                 ["y", "∂x", "∂z", "∂K"].iter().zip(fused.iter().zip(&apart))
             {
-                let same = fused
-                    .iter()
-                    .zip(apart)
-                    .all(|(a, b)| a.to_bits() == b.to_bits());
-                assert!(same, "{shape:?} → {c_out}: {what} differs");
+                assert!(fused == apart, "{shape:?} → {c_out}: {what} differs");
             }
         }
     }

@@ -31,6 +31,11 @@
 //! run, and the im2col kernels of [`super::conv`] take every other case.
 //! Results are the same at any thread count: each image is one task and the
 //! kernel gradient adds the images' sums in image order.
+//!
+//! For the residual layer's update x + h·(K̃ ⋆ z), the output transform can
+//! write x + h·y directly ([`correlate_residual`]) and the backward's
+//! transforms can read h·∂y as they load ∂y ([`backward`]), with the
+//! arithmetic of the separate kernels, so that neither is stored.
 
 use super::host::{sum_in_order, with_scratch, written};
 use super::products::{self, IN_BLOCK, OUT_BLOCK, TILE_BLOCK};
@@ -81,6 +86,8 @@ pub fn correlate_residual(
     correlate_then(images, [c_in, c_out], [h, w], kernel, Some((x, step)))
 }
 
+/// [`correlate`], each output written as y or as x + h·y with `residual` =
+/// (x, h).
 fn correlate_then(
     images: &[f32],
     [c_in, c_out]: [usize; 2],
@@ -522,6 +529,10 @@ mod tests {
         (0..len).map(|_| rng.gen_range(-1.0..1.0)).collect()
     }
 
+    fn bits(values: &[f32]) -> Vec<u32> {
+        values.iter().map(|x| x.to_bits()).collect()
+    }
+
     /// [N, C, H, W] values, zero outside the image.
     struct Planes<'a> {
         data: &'a [f32],
@@ -707,7 +718,6 @@ mod tests {
         let dy = uniform(n * c_out * h * w, 12);
         let adjoint = uniform(c_in * c_out * 9, 13);
         let (dx, dk) = backward(&x, &dy, &adjoint, [c_in, c_out], [h, w], (None, None));
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         let input = correlate(&dy, c_out, h, w, &adjoint, c_in);
         assert!(bits(&dx) == bits(&input), "∂x differs from correlate's");
         let kernel = kernel_grad(&x, &dy, c_in, c_out, h, w);
@@ -742,7 +752,6 @@ mod tests {
         let z = uniform(n * c_in * h * w, 21);
         let k = uniform(c_out * c_in * 9, 22);
         let x = uniform(n * c_out * h * w, 23);
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         let fused = correlate_residual(&z, [c_in, c_out], [h, w], &k, (&x, step));
         let u = correlate(&z, c_in, h, w, &k, c_out);
         let apart: Vec<f32> = x.iter().zip(&u).map(|(x, u)| x + step * u).collect();
