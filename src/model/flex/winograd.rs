@@ -138,8 +138,8 @@ pub fn kernel_grad(
 /// `adjoint` [c_in, c_out, 3, 3]), plus `plus` [N, c_in, h, w] if given, and
 /// the kernel gradient ([`kernel_grad`]) of a convolution at once, the same
 /// numbers: one task per image does both, so that its ∂y is read from
-/// memory once, ∂x is added to `plus` while in cache, and the thread pool is
-/// called once. With `scale` (> 0), ∂y is `grads` times it, as the
+/// memory once, ∂x is added to `plus` by the output transform that makes
+/// it, and the thread pool is called once. With `scale` (> 0), ∂y is `grads` times it, as the
 /// transforms read it (the residual update's h·∂y, never stored). Panics
 /// unless [`applies`]`(c_in, c_out)`.
 pub fn backward(
@@ -161,14 +161,10 @@ pub fn backward(
             per_image = (dx.par_chunks_mut(plane_in).enumerate())
                 .zip(images.par_chunks(plane_in).zip(grads.par_chunks(plane_out)))
                 .map(|((n, dx), (image, dy))| {
-                    input.image(dy, dx, (scale, None));
-                    if let Some(plus) = plus {
-                        // ∂x + plus, as Burn's `float_add(∂x, plus)`.
-                        let plus = &plus[n * plane_in..][..plane_in];
-                        for (dx, &p) in dx.iter_mut().zip(plus) {
-                            dx.write(dx.assume_init_read() + p);
-                        }
-                    }
+                    // plus + 1·∂x = ∂x + plus, as Burn's `float_add(∂x, plus)`,
+                    // written by the output transform.
+                    let plus = plus.map(|plus| (&plus[n * plane_in..][..plane_in], 1.0));
+                    input.image(dy, dx, (scale, plus));
                     kernel.image(image, dy, scale)
                 })
                 .collect();
