@@ -36,9 +36,9 @@ pub fn conv3x3_adjoint<B: Backend>(z: Tensor<B, 4>, kernel: Tensor<B, 4>) -> Ten
     )
 }
 
-/// The residual update x + h·Kᵀz of an explicit layer, with u = Kᵀz
-/// ([`conv3x3_adjoint`]) never stored on the CPU: the same numbers as
-/// [`residual`]`(x, conv3x3_adjoint(z, K), h)`.
+/// The residual update x + h·Kᵀz of an explicit layer: on the CPU one kernel
+/// that never stores u = Kᵀz (`flex::conv3x3_residual`), elsewhere Burn's
+/// operations on [`conv3x3_adjoint`], the same numbers.
 pub fn adjoint_residual<B: Backend>(
     x: Tensor<B, 4>,
     z: Tensor<B, 4>,
@@ -48,15 +48,7 @@ pub fn adjoint_residual<B: Backend>(
     if flex::supports::<B>() {
         return flex::conv3x3_residual(x, z, kernel.swap_dims(0, 1).flip([2, 3]), h);
     }
-    residual(x, conv3x3_adjoint(z, kernel), h)
-}
-
-/// The residual update x + h·u, in one pass on the CPU.
-pub fn residual<B: Backend>(x: Tensor<B, 4>, update: Tensor<B, 4>, h: f64) -> Tensor<B, 4> {
-    if flex::supports::<B>() {
-        return flex::residual(x, update, h);
-    }
-    x + update.mul_scalar(h)
+    x + conv3x3_adjoint(z, kernel).mul_scalar(h)
 }
 
 /// Projects every 3×3 kernel onto zero mean over its 9 taps: K ← K − mean(K).

@@ -49,7 +49,7 @@ pub fn conv3x3<B: Backend>(x: Tensor<B, 4>, kernel: Tensor<B, 4>) -> Tensor<B, 4
 struct Conv3x3Backward;
 
 /// x + h·(K ⋆ z): [`conv3x3`] of `z` [N, c_in, H, W] and the residual update
-/// after it, with the bits of `flex::residual(x, conv3x3(z, K), h)`. Where
+/// after it, with the bits of Burn's `x + conv3x3(z, K).mul_scalar(h)`. Where
 /// Winograd applies (and h > 0) the update u = K ⋆ z is never stored: the
 /// correlation's output transform writes x + h·u, and the backward's
 /// transforms read h·∂y as they load ∂y (two passes over memory fewer each
@@ -506,12 +506,11 @@ mod tests {
         }
     }
 
-    /// The fused residual update gives the bits of the residual kernel after
-    /// the convolution, value and the three gradients, on both paths
+    /// The fused residual update gives the bits of Burn's update after the
+    /// convolution, value and the three gradients, on both paths
     /// (im2col, and Winograd with its output transform and scaled loads).
     #[test]
-    fn the_fused_residual_update_gives_the_bits_of_its_two_kernels() {
-        use crate::model::flex::residual;
+    fn the_fused_residual_update_gives_the_bits_of_burns_operations() {
         for (shape, c_out) in [([2, 3, 5, 7], 3), ([2, 8, 6, 10], 12)] {
             let [n, _, h, w] = shape;
             let z = random(shape, 11);
@@ -529,7 +528,7 @@ mod tests {
                 [value, dx, dz, dk].map(bits)
             };
             let fused = run(&|[x, z, k]| conv3x3_residual(x, z, k, step));
-            let apart = run(&|[x, z, k]| residual(x, conv3x3(z, k), step));
+            let apart = run(&|[x, z, k]| x + conv3x3(z, k).mul_scalar(step));
             for (what, (fused, apart)) in
                 ["y", "∂x", "∂z", "∂K"].iter().zip(fused.iter().zip(&apart))
             {

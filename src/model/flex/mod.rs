@@ -2,8 +2,7 @@
 //! on Burn 0.21's Flex backend: the 3×3 convolution ([`conv3x3`]: Winograd's
 //! F(2×2, 3×3) on x86-64 with AVX2 and FMA, im2col otherwise), batch
 //! normalisation ([`normalize`], also with the ReLU after it), the residual
-//! update ([`residual`], also written by the convolution before it:
-//! [`conv3x3_residual`]), the head's log-softmax ([`log_softmax`]) and the
+//! update (written by the convolution before it: [`conv3x3_residual`]), the head's log-softmax ([`log_softmax`]) and the
 //! implicit solve ([`solve`]), each with its backward.
 //!
 //! Burn has no specialisation, so these functions take any backend and pick
@@ -65,7 +64,6 @@ mod winograd {
 pub use batchnorm::{normalize, normalize_relu};
 pub use conv::{conv3x3, conv3x3_residual};
 pub use dispatch::supports;
-pub use residual::residual;
 pub use softmax::log_softmax;
 pub use solve::solve;
 

@@ -1,6 +1,6 @@
-//! The tile transforms of the Winograd convolution ([`super::winograd`]), one
-//! tile row at a time: the input's Bᵀ d B, the output's Aᵀ M A and the output
-//! gradient's A e Aᵀ.
+//! The tile transforms of the Winograd convolution ([`super::winograd`]), a
+//! band of tile rows of one channel at a time: the input's Bᵀ d B, the
+//! output's Aᵀ M A and the output gradient's A e Aᵀ.
 //!
 //! A tile row is cut into blocks of as many tiles as a register holds (16
 //! with AVX-512, 8 with AVX2, then single tiles), and each block is
@@ -8,8 +8,10 @@
 //! vectors of "column 2c + k of every tile c" (two loads and an even/odd
 //! split), so nothing makes a round trip through memory between reading the
 //! image and writing the transformed tiles. Only additions, subtractions and
-//! negations, lane by lane in the same order at every width: the result is
-//! the same bits on every path (the tests check it).
+//! negations, lane by lane in the same order at every width (plus, where
+//! asked, a scale applied as values are read and the residual update x + h·y
+//! as they are written): the result is the same bits on every path (the
+//! tests check it).
 
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;

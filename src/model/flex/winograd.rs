@@ -737,7 +737,7 @@ mod tests {
 
     /// The residual update written by the output transform, and ∂y scaled
     /// as the transforms read it, give the bits of the update and of the
-    /// scaled ∂y formed apart (`x + h·u` and `h·∂y`, as `flex::residual`).
+    /// scaled ∂y formed apart (`x + h·u` and `h·∂y`, as `super::residual` forms them).
     #[test]
     fn fused_residual_gives_the_bits_of_its_parts() {
         if !runs_here() {
